@@ -1,0 +1,130 @@
+"""LIF (Eq. 1-4), the triangle surrogate (Eq. 6) and BPTT through the reset path (Eq. 7 / A.5)."""
+
+import pytest
+import torch
+
+from tfsnn.neuron import IF, LIF, FiringRateMonitor, lif, surrogate_grad
+
+BACKENDS = ["fused", "autograd"]
+
+
+def column(values):
+    return torch.tensor(values, dtype=torch.float64).view(-1, 1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hand_computed_trace(backend):
+    # tau=0.5, Vth=1: v = 0.5*u + I; spike if v >= 1; u = v*(1-s)
+    # v: 0.6, 0.3+0.6=0.9, 0.45+0.9=1.35 (spike, u=0), 0+0.2=0.2, 0.1+1.5=1.6 (spike)
+    spikes = lif(column([0.6, 0.6, 0.9, 0.2, 1.5]), backend=backend)
+    assert spikes.flatten().tolist() == [0, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_threshold_is_inclusive_and_leak_matters(backend):
+    assert lif(column([1.0]), backend=backend).item() == 1.0
+    # with tau=0.5 two inputs of 0.7 give 0.35+0.7=1.05 -> spike at step 2; with tau=0.2: 0.84 -> none
+    assert lif(column([0.7, 0.7]), tau=0.5, backend=backend).flatten().tolist() == [0, 1]
+    assert lif(column([0.7, 0.7]), tau=0.2, backend=backend).flatten().tolist() == [0, 0]
+
+
+def test_if_neuron_has_no_leak():
+    # IF integrates 0.4 three times: 0.4, 0.8, 1.2 -> spike at step 3, then 0.4 again
+    assert IF()(column([0.4, 0.4, 0.4, 0.4])).flatten().tolist() == [0, 0, 1, 0]
+
+
+def test_surrogate_values():
+    v = torch.tensor([0.0, 0.5, 1.0, 1.35, 1.5, 2.0, 2.5])
+    assert torch.allclose(surrogate_grad(v, 1.0, 1.0), torch.tensor([0.0, 0.5, 1.0, 0.65, 0.5, 0.0, 0.0]))
+    # h = 0.5: peak 1/h = 2, support |v - Vth| < 0.5
+    v = torch.tensor([0.4, 1.0, 1.25])
+    assert torch.allclose(surrogate_grad(v, 1.0, 0.5), torch.tensor([0.0, 2.0, 1.0]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("detach_reset, expected", [
+    # I = (1.2, 0.3, 0.9): v0 = 1.2 (spike), v1 = 0.3, v2 = 0.15 + 0.9 = 1.05 (spike)
+    # sg(v0) = 0.8, sg(v1) = 0.3, sg(v2) = 0.95; du/dv: f0 = (1-1) - 1.2*0.8 = -0.96, f1 = 1 - 0.3*0.3 = 0.91
+    # Eq. 7: ds2/dI2 = 0.95, ds2/dI1 = 0.95*0.5*0.91, ds2/dI0 = 0.95*0.25*0.91*(-0.96)
+    (False, [0.95 * 0.25 * 0.91 * -0.96, 0.95 * 0.5 * 0.91, 0.95]),
+    # detached reset: f0 = 1 - s0 = 0, f1 = 1
+    (True, [0.0, 0.95 * 0.5, 0.95]),
+])
+def test_gradient_through_three_steps_matches_eq7(backend, detach_reset, expected):
+    current = column([1.2, 0.3, 0.9]).requires_grad_()
+    spikes = lif(current, detach_reset=detach_reset, backend=backend)
+    assert spikes.flatten().tolist() == [1, 0, 1]
+    spikes[2].sum().backward()
+    assert torch.allclose(current.grad.flatten(), torch.tensor(expected, dtype=torch.float64))
+
+
+def eq15_jacobian(current, tau, vth, h, detach_reset):
+    """d s(t) / d I(t-n) from Eq. 15, for one neuron, written independently of the library."""
+    v, s, u = [], [], 0.0
+    for i in current.tolist():
+        v.append(tau * u + i)
+        s.append(float(v[-1] >= vth))
+        u = v[-1] * (1 - s[-1])
+    sg = [max(0.0, h - abs(vth - x)) / h**2 for x in v]
+    f = [(1 - s[i]) - (0.0 if detach_reset else v[i] * sg[i]) for i in range(len(v))]
+    T = len(v)
+    jac = torch.zeros(T, T, dtype=torch.float64)
+    for t in range(T):
+        for p in range(t + 1):
+            prod = 1.0
+            for i in range(p, t):
+                prod *= f[i]
+            jac[t, p] = sg[t] * tau ** (t - p) * prod
+    return jac
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_full_jacobian_matches_eq15(backend, detach_reset):
+    gen = torch.Generator().manual_seed(3)
+    current = torch.rand(7, generator=gen, dtype=torch.float64) * 1.4
+    weights = torch.randn(7, generator=gen, dtype=torch.float64)
+    x = current.view(7, 1).clone().requires_grad_()
+    (lif(x, 0.5, 1.0, 1.0, detach_reset, backend).flatten() * weights).sum().backward()
+    expected = weights @ eq15_jacobian(current, 0.5, 1.0, 1.0, detach_reset)
+    assert torch.allclose(x.grad.flatten(), expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (4, 2, 5), (6, 3, 2, 4, 4)])
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("params", [(0.5, 1.0, 1.0), (0.9, 0.7, 0.5)])
+def test_fused_equals_autograd_reference(shape, detach_reset, params):
+    tau, vth, h = params
+    current = (torch.randn(shape, dtype=torch.float64) * 1.2).requires_grad_()
+    grad_out = torch.randn(shape, dtype=torch.float64)
+    outs, grads = [], []
+    for backend in BACKENDS:
+        out = lif(current, tau, vth, h, detach_reset, backend)
+        (g,) = torch.autograd.grad(out, current, grad_out)
+        outs.append(out)
+        grads.append(g)
+    assert torch.equal(outs[0], outs[1])
+    assert torch.allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="backend"):
+        lif(torch.zeros(2, 1), backend="nope")
+    with pytest.raises(ValueError, match=r"\[T, B"):
+        lif(torch.zeros(3))
+    with pytest.raises(ValueError, match="h must be > 0"):
+        lif(torch.zeros(2, 1), h=0.0)
+
+
+def test_firing_rate_monitor_counts_spikes():
+    net = torch.nn.Sequential(LIF(), LIF(tau=1.0))
+    current = column([1.2, 0.3, 0.9, 0.0]).float()  # first layer spikes at steps 1 and 3
+    with FiringRateMonitor(net) as monitor:
+        net(current)
+    rates = monitor.rates()
+    assert rates["0"] == pytest.approx(2 / 4)
+    # second layer integrates spikes 1,0,1,0 without leak: 1 (spike), 0, 1 (spike), 0
+    assert rates["1"] == pytest.approx(2 / 4)
+    assert monitor.rates({"both": ["0", "1"]})["both"] == pytest.approx(0.5)
+    net(current)  # outside the context nothing is recorded
+    assert monitor.neuron_steps["0"] == 4

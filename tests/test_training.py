@@ -1,0 +1,132 @@
+"""Methods (SDT/NMT/MTT, Algorithm 1), the trainer, determinism and resume."""
+
+import pandas as pd
+import pytest
+import torch
+
+from tfsnn.data import load
+from tfsnn.models import build
+from tfsnn.training import METHODS, MTT, Method, Trainer, build_method, register, train_step
+
+
+def test_registry_and_defaults():
+    assert {"sdt", "nmt", "mtt"} <= set(METHODS)
+    mtt = build_method("mtt")
+    assert (mtt.samples, mtt.t_max, mtt.sampler.t_min) == (3, 6, 1)
+    assert build_method("sdt", T=4).configurations(8, torch.Generator()) == [(4,) * 8]
+    nmt = build_method("nmt", samples=5).configurations(8, torch.Generator().manual_seed(0))
+    assert len(nmt) == 5 and all(c.is_uniform for c in nmt)
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("xyz", {}, "method.name: unknown method 'xyz'"),
+    ("mtt", {"s": 3}, "method.s: not an option of 'mtt'"),
+    ("mtt", {"samples": 0}, "method.samples must be >= 1"),
+    ("mtt", {"t_min": 4, "t_max": 2}, r"t_min \(4\) must be <= t_max \(2\)"),
+    ("sdt", {"T": 0}, "t_min must be >= 1"),
+])
+def test_bad_method_options(name, options, message):
+    with pytest.raises(ValueError, match=message):
+        build_method(name, **options)
+
+
+def test_register_refuses_a_second_class_under_a_taken_name():
+    with pytest.raises(ValueError, match="already registered"):
+        register("mtt")(type("Other", (Method,), {}))
+
+
+class CountingSGD(torch.optim.SGD):
+    def __init__(self, params):
+        super().__init__(params, lr=0.0)
+        self.steps, self.grads = 0, None
+
+    def step(self, closure=None):
+        self.steps += 1
+        self.grads = [p.grad.clone() for group in self.param_groups for p in group["params"]]
+        return super().step(closure)
+
+
+def test_mtt_step_sums_gradients_of_its_configurations():
+    model = build("resnet18", 4, 2, width=1 / 16)
+    x, y = torch.randn(6, 2, 8, 8), torch.randint(0, 4, (6,))
+    method = MTT(t_min=1, t_max=4, samples=3)
+    backward_calls = []
+    original_loss = method.loss
+
+    def counted_loss(*args):
+        loss, out = original_loss(*args)
+        loss.register_hook(lambda g: backward_calls.append(1))
+        return loss, out
+
+    method.loss = counted_loss
+    optimizer = CountingSGD(model.parameters())
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    passes = train_step(model, method, optimizer, scaler, x, y, torch.Generator().manual_seed(5))
+    assert optimizer.steps == 1 and len(backward_calls) == 3 and len(passes) == 3
+
+    configs = MTT(t_min=1, t_max=4, samples=3).configurations(8, torch.Generator().manual_seed(5))
+    assert [p["config"] for p in passes] == [str(c) for c in configs]
+    expected = [torch.zeros_like(p) for p in model.parameters()]
+    for config in configs:
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x, config), y).backward()
+        for acc, p in zip(expected, model.parameters()):
+            acc += p.grad
+    for got, want in zip(optimizer.grads, expected):
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def mnist_tiny(pack_dir):
+    return load("mnist", "pack", pack_dir=pack_dir, train_size=96, test_size=40, seed=0)
+
+
+def make_trainer(data, out, epochs=2, seed=0, init_seed=0):
+    torch.manual_seed(init_seed)
+    model = build("resnet18", 10, 1, width=1 / 16)
+    return Trainer(model, MTT(t_min=1, t_max=3, samples=2), data.train, data.test, out, epochs=epochs,
+                   batch_size=32, lr=0.05, calibrate_batches=2, eval_T=[1, 3], seed=seed, progress=False,
+                   run_info={"config_hash": "test", "dataset": "mnist"})
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_seeded_training_is_reproducible_and_resume_matches(mnist_tiny, tmp_path):
+    a = make_trainer(mnist_tiny, tmp_path / "a")
+    metrics_a = a.fit()
+    b = make_trainer(mnist_tiny, tmp_path / "b")
+    b.fit()
+    assert all(torch.equal(v, weights(b)[k]) for k, v in weights(a).items())
+
+    # interrupt after epoch 1, then resume with a fresh process-like trainer (another init)
+    c = make_trainer(mnist_tiny, tmp_path / "c")
+    original = c.train_epoch
+    c.train_epoch = lambda epoch: original(epoch) if epoch == 1 else (_ for _ in ()).throw(KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        c.fit()
+    assert pd.read_csv(tmp_path / "c" / "metrics.csv").epoch.max() == 1
+    resumed = make_trainer(mnist_tiny, tmp_path / "c", init_seed=123)
+    metrics_c = resumed.fit()
+    assert all(torch.equal(v, weights(resumed)[k]) for k, v in weights(a).items())
+    on_disk = pd.read_csv(tmp_path / "c" / "metrics.csv")
+    assert len(on_disk) == len(metrics_a) == len(metrics_c)  # nothing lost, nothing duplicated
+    assert on_disk.value.tolist() == pytest.approx(metrics_a.value.tolist())
+    assert set(on_disk.metric) == {"train_loss", "train_acc", "lr", "test_acc", "test_loss"}
+    assert {"schema_version", "git_commit", "torch_version", "config_hash"} <= set(on_disk.columns)
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(mnist_tiny, tmp_path):
+    make_trainer(mnist_tiny, tmp_path, epochs=1).fit()
+    other = make_trainer(mnist_tiny, tmp_path, epochs=1)
+    other.run_info["config_hash"] = "different"
+    with pytest.raises(RuntimeError, match="was written by config test"):
+        other.fit()
+
+
+def test_training_learns(mnist_tiny, tmp_path):
+    trainer = make_trainer(mnist_tiny, tmp_path, epochs=3)
+    metrics = trainer.fit()
+    loss = metrics[metrics.metric == "train_loss"].value.tolist()
+    assert loss[-1] < loss[0]

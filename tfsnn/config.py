@@ -1,0 +1,157 @@
+"""Experiment configuration: one YAML file = data + model + method + training + evaluation + seed.
+
+Validated by pydantic; unknown keys are errors (a typo never passes silently). YAML is read
+with the safe loader. :func:`load_config` raises :class:`ConfigError` naming the bad field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+__all__ = ["Config", "ConfigError", "load_config", "validate_config", "config_hash"]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    name: str
+    source: Literal["download", "pack"] = "download"
+    root: str | None = None
+    pack_dir: str | None = None
+    download: bool = True
+    train_size: PositiveInt | None = None
+    test_size: PositiveInt | None = None
+    augment: bool = False
+    num_workers: int = Field(0, ge=0)
+
+
+class NeuronConfig(_Strict):
+    kind: Literal["lif", "if", "relu"] = "lif"
+    tau: float | None = Field(None, gt=0, le=1)
+    v_threshold: float = Field(1.0, gt=0)
+    h: float = Field(1.0, gt=0)
+    detach_reset: bool = False
+    backend: Literal["fused", "autograd"] = "fused"
+
+    def factory_kwargs(self) -> dict:
+        kwargs = self.model_dump(exclude_none=True)
+        if self.kind != "lif":
+            kwargs.pop("tau", None)
+        return kwargs
+
+
+class ModelConfig(_Strict):
+    name: str
+    width: float = Field(1.0, gt=0)
+    granularity: PositiveInt = 1
+    hidden: list[PositiveInt] | None = None
+    neuron: NeuronConfig = NeuronConfig()
+
+
+class MethodConfig(BaseModel):
+    """``name`` and the method's own options (checked by the method's constructor)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TrainConfig(_Strict):
+    epochs: PositiveInt
+    batch_size: PositiveInt = 64
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    amp: bool = True
+    calibrate_batches: int = Field(10, ge=0)
+
+
+class EvalConfig(_Strict):
+    T: list[PositiveInt] = [1, 2, 3, 4, 5, 6]
+    configs: list[str] = []
+
+
+class Config(_Strict):
+    seed: int = 0
+    scale: str = "custom"
+    data: DataConfig
+    model: ModelConfig
+    method: MethodConfig
+    train: TrainConfig
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _check_names(self):
+        from tfsnn.data import DATASETS
+        from tfsnn.models import ARCHITECTURES
+        from tfsnn.training.methods import build_method
+
+        if self.data.name not in DATASETS:
+            raise ValueError(f"data.name: unknown dataset {self.data.name!r}; choose from {sorted(DATASETS)}")
+        if self.model.name not in ARCHITECTURES:
+            raise ValueError(f"model.name: unknown architecture {self.model.name!r}; choose from {ARCHITECTURES}")
+        build_method(self.method.name, **self.method.options())
+        return self
+
+
+def _format(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if item["loc"] else message)
+    return "; ".join(lines)
+
+
+def validate_config(data: Any) -> Config:
+    """A :class:`Config` from a dict, or :class:`ConfigError` naming each bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config must be a mapping, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read and validate a YAML config; ``overrides`` are ``dotted.key=value`` strings (YAML values)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        node = data if isinstance(data, dict) else {}
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(value)
+    return validate_config(data)
+
+
+def config_hash(config: Config) -> str:
+    """Short sha256 of the validated config's canonical JSON."""
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

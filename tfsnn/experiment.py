@@ -1,0 +1,101 @@
+"""From a validated config to a trained checkpoint and evaluation rows (what the CLI runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from tfsnn import data as tfdata
+from tfsnn.config import Config, config_hash, validate_config
+from tfsnn.evaluate import evaluate
+from tfsnn.io import load_checkpoint, with_provenance
+from tfsnn.models import build
+from tfsnn.training import Trainer, build_method
+
+__all__ = ["load_data", "build_model", "run_info", "train", "evaluate_checkpoint"]
+
+
+def load_data(config: Config) -> tfdata.Datasets:
+    d = config.data
+    return tfdata.load(
+        d.name, d.source, d.root, d.pack_dir, d.download, d.train_size, d.test_size, d.augment, config.seed
+    )
+
+
+def build_model(config: Config, datasets: tfdata.Datasets):
+    m = config.model
+    return build(
+        m.name, datasets.num_classes, datasets.in_channels, m.granularity, m.width,
+        m.neuron.factory_kwargs(), m.hidden,
+    )
+
+
+def run_info(config: Config, datasets: tfdata.Datasets) -> dict:
+    """What every row of this run carries besides the code provenance."""
+    return {
+        "config": config.model_dump(mode="json"),
+        "config_hash": config_hash(config),
+        "seed": config.seed,
+        "scale": config.scale,
+        "model": config.model.name,
+        "method": config.method.name,
+        **datasets.provenance,
+    }
+
+
+def train(config: Config, out_dir: str | Path, progress: bool = True, device=None) -> pd.DataFrame:
+    """Train as ``config`` says into ``out_dir`` (resuming if a checkpoint is there)."""
+    datasets = load_data(config)
+    torch.manual_seed(config.seed)
+    model = build_model(config, datasets)
+    method = build_method(config.method.name, **config.method.options())
+    t = config.train
+    trainer = Trainer(
+        model, method, datasets.train, datasets.test, out_dir,
+        epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
+        weight_decay=t.weight_decay, amp=t.amp, calibrate_batches=t.calibrate_batches,
+        eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
+        progress=progress, run_info=run_info(config, datasets),
+    )
+    return trainer.fit()
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    T: list[int] | None = None,
+    configs: list[str] | None = None,
+    overrides: dict | None = None,
+    device=None,
+) -> pd.DataFrame:
+    """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``.
+
+    BN is calibrated (``train.calibrate_batches`` training batches) at every non-uniform
+    configuration; uniform T use the checkpoint's statistics. ``overrides`` replace config
+    sections (e.g. ``{"data": {"pack_dir": ...}}``) for a checkpoint made on another machine.
+    """
+    state = load_checkpoint(checkpoint)
+    raw = state["config"]
+    for section, values in (overrides or {}).items():
+        raw = {**raw, section: {**raw.get(section, {}), **values}}
+    config = validate_config(raw)
+    datasets = load_data(config)
+    model = build_model(config, datasets)
+    model.load_state_dict(state["model"])
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    wanted = list(T if T is not None else config.eval.T) + list(configs if configs is not None else config.eval.configs)
+    generator = torch.Generator().manual_seed(config.seed)
+    batch = config.train.batch_size
+    rows = evaluate(
+        model,
+        tfdata.make_loader(datasets.test, batch, False),
+        wanted,
+        device,
+        calibration_loader=tfdata.make_loader(datasets.train, batch, True, generator),
+        calibration_batches=max(config.train.calibrate_batches, 1),
+    )
+    info = run_info(config, datasets)
+    info.pop("config")
+    return with_provenance(rows, checkpoint_epoch=state["epoch"], **info)

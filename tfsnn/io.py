@@ -1,0 +1,117 @@
+"""Atomic file output, checkpoints and the provenance every result row carries."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+import tfsnn
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CHECKPOINT_FORMAT",
+    "atomic_path",
+    "write_csv",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
+    "provenance",
+    "with_provenance",
+]
+
+SCHEMA_VERSION = 1
+CHECKPOINT_FORMAT = "tfsnn-checkpoint/1"
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically,
+    on error it is removed, so a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: missing, damaged, or of another format."""
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for damaged or unsafe files
+        raise CheckpointError(f"checkpoint {path} cannot be loaded safely: {err}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"checkpoint {path} has format {found!r}, expected {CHECKPOINT_FORMAT!r}")
+    return state
+
+
+def _git(*args: str) -> str:
+    root = Path(tfsnn.__file__).resolve().parent.parent
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> dict:
+    commit = _git("rev-parse", "HEAD") or "unknown"
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", "tfsnn")) if commit != "unknown" else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "tfsnn_version": tfsnn.__version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+    }
+
+
+def provenance(**fields) -> dict:
+    """Provenance columns: schema version, code and package versions, plus ``fields``
+    (config hash, seed, scale, dataset, data source, ...)."""
+    return {**_code_version(), **fields}
+
+
+def with_provenance(rows: list[dict] | pd.DataFrame, **fields) -> pd.DataFrame:
+    """A tidy frame of ``rows`` with the provenance columns appended."""
+    frame = pd.DataFrame(rows).copy()
+    if "T" in frame:  # uniform T, or empty for rows without one
+        frame["T"] = frame["T"].astype("Int64")
+    for key, value in provenance(**fields).items():
+        frame[key] = value
+    return frame
+

@@ -1,0 +1,190 @@
+"""Spiking neurons: the iterative LIF of Eq. 1-4 with the triangle surrogate of Eq. 6.
+
+Tensor layout is ``[T, B, ...]``: the loop runs over dim 0, every other dim is elementwise.
+
+With ``u[-1] = 0`` and, at every step ``t``::
+
+    v[t] = tau * u[t-1] + I[t]          (Eq. 1, 2)
+    s[t] = Theta(v[t] - v_threshold)     (Eq. 3; Theta(0) = 1)
+    u[t] = v[t] * (1 - s[t])             (Eq. 4, hard reset to 0)
+
+Backward uses ``ds/dv = max(0, h - |v_threshold - v|) / h^2`` (Eq. 6). The reset path is
+differentiated as in Eq. 7 / A.5, ``du/dv = (1 - s) - v * ds/dv``; with ``detach_reset=True``
+the spike in Eq. 4 is treated as a constant, ``du/dv = 1 - s`` (for study).
+
+Two implementations compute the same thing:
+
+- ``backend="fused"`` (default): one autograd node for all ``T`` steps, with the backward over
+  time written out (Eq. 15), saving only the membrane potentials ``v``.
+- ``backend="autograd"``: the plain per-step loop, differentiated by autograd through
+  :class:`TriangleSpike`; the reference the fused path is tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["TriangleSpike", "surrogate_grad", "lif", "LIF", "IF", "FiringRateMonitor"]
+
+
+def surrogate_grad(v: torch.Tensor, v_threshold: float, h: float) -> torch.Tensor:
+    """Eq. 6: the triangle surrogate ``max(0, h - |v_threshold - v|) / h^2``."""
+    return (h - (v - v_threshold).abs()).clamp_(min=0.0).div_(h * h)
+
+
+class TriangleSpike(torch.autograd.Function):
+    """Heaviside spike ``Theta(v - v_threshold)`` (Eq. 3) with the gradient of Eq. 6."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, v_threshold: float, h: float) -> torch.Tensor:
+        ctx.save_for_backward(v)
+        ctx.v_threshold, ctx.h = v_threshold, h
+        return (v >= v_threshold).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spike: torch.Tensor):
+        (v,) = ctx.saved_tensors
+        return grad_spike * surrogate_grad(v, ctx.v_threshold, ctx.h), None, None
+
+
+def _lif_autograd(current, tau, v_threshold, h, detach_reset):
+    """Reference: Eq. 1-4 step by step, differentiated by autograd."""
+    u = torch.zeros_like(current[0])
+    spikes = []
+    for i_t in current:
+        v = tau * u + i_t
+        s = TriangleSpike.apply(v, v_threshold, h)
+        u = v * (1.0 - (s.detach() if detach_reset else s))
+        spikes.append(s)
+    return torch.stack(spikes)
+
+
+class _FusedLIF(torch.autograd.Function):
+    """All ``T`` steps of Eq. 1-4 as one node; backward is Eq. 15 unrolled in reverse time."""
+
+    @staticmethod
+    def forward(ctx, current, tau, v_threshold, h, detach_reset):
+        v_seq = torch.empty_like(current)
+        u = torch.zeros_like(current[0])
+        for t in range(current.shape[0]):
+            v = torch.add(current[t], u, alpha=tau, out=v_seq[t])
+            u = v.masked_fill(v >= v_threshold, 0.0)
+        ctx.save_for_backward(v_seq)
+        ctx.params = (tau, v_threshold, h, detach_reset)
+        return (v_seq >= v_threshold).to(current.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        (v_seq,) = ctx.saved_tensors
+        tau, v_threshold, h, detach_reset = ctx.params
+        grad_current = torch.empty_like(v_seq)
+        grad_u = torch.zeros_like(v_seq[0])  # dL/du[t], carried back from step t+1
+        for t in range(v_seq.shape[0] - 1, -1, -1):
+            v = v_seq[t]
+            sg = surrogate_grad(v, v_threshold, h)
+            not_fired = (v < v_threshold).to(v.dtype)
+            # dL/dv = dL/ds * ds/dv + dL/du * du/dv, du/dv = (1 - s) [- v * ds/dv]
+            if detach_reset:
+                grad_v = grad_spikes[t] * sg + grad_u * not_fired
+            else:
+                grad_v = (grad_spikes[t] - grad_u * v) * sg + grad_u * not_fired
+            grad_current[t] = grad_v
+            grad_u = grad_v * tau
+        return grad_current, None, None, None, None
+
+
+def lif(
+    current: torch.Tensor,
+    tau: float = 0.5,
+    v_threshold: float = 1.0,
+    h: float = 1.0,
+    detach_reset: bool = False,
+    backend: str = "fused",
+) -> torch.Tensor:
+    """Spikes ``[T, B, ...]`` of a LIF layer driven by input currents ``[T, B, ...]`` (Eq. 1-4)."""
+    if current.dim() < 2:
+        raise ValueError(f"lif expects currents shaped [T, B, ...], got shape {tuple(current.shape)}")
+    if h <= 0:
+        raise ValueError(f"surrogate width h must be > 0, got {h}")
+    if backend == "fused":
+        return _FusedLIF.apply(current, float(tau), float(v_threshold), float(h), bool(detach_reset))
+    if backend == "autograd":
+        return _lif_autograd(current, float(tau), float(v_threshold), float(h), bool(detach_reset))
+    raise ValueError(f"unknown LIF backend {backend!r}; choose 'fused' or 'autograd'")
+
+
+class LIF(nn.Module):
+    """Multi-step LIF layer (Eq. 1-4, surrogate Eq. 6) on ``[T, B, ...]`` currents."""
+
+    def __init__(
+        self,
+        tau: float = 0.5,
+        v_threshold: float = 1.0,
+        h: float = 1.0,
+        detach_reset: bool = False,
+        backend: str = "fused",
+    ):
+        super().__init__()
+        self.tau, self.v_threshold, self.h = tau, v_threshold, h
+        self.detach_reset, self.backend = detach_reset, backend
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        return lif(current, self.tau, self.v_threshold, self.h, self.detach_reset, self.backend)
+
+    def extra_repr(self) -> str:
+        return (
+            f"tau={self.tau}, v_threshold={self.v_threshold}, h={self.h}, "
+            f"detach_reset={self.detach_reset}, backend={self.backend!r}"
+        )
+
+
+class IF(LIF):
+    """Integrate-and-fire: the LIF with no leak (``tau = 1``)."""
+
+    def __init__(self, v_threshold: float = 1.0, h: float = 1.0, detach_reset: bool = False, backend: str = "fused"):
+        super().__init__(1.0, v_threshold, h, detach_reset, backend)
+
+
+class FiringRateMonitor:
+    """Counts spikes of every :class:`LIF` in a model while active (a context manager).
+
+    ``rates()`` gives the mean firing rate (spikes per neuron per time step) of each LIF
+    module by name; ``rates(groups)`` pools them over named groups of module names, e.g. the
+    blocks of a model (``model.block_neurons()``), as the energy model of A.3 needs.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.spikes: dict[str, float] = {}
+        self.neuron_steps: dict[str, int] = {}
+        self._handles = []
+
+    def __enter__(self) -> "FiringRateMonitor":
+        for name, module in self.model.named_modules():
+            if isinstance(module, LIF):
+                self._handles.append(module.register_forward_hook(self._recorder(name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _recorder(self, name: str):
+        def hook(module, inputs, spikes):
+            self.spikes[name] = self.spikes.get(name, 0.0) + float(spikes.detach().sum())
+            self.neuron_steps[name] = self.neuron_steps.get(name, 0) + spikes.numel()
+
+        return hook
+
+    def rates(self, groups: dict[str, list[str]] | None = None) -> dict[str, float]:
+        if groups is None:
+            groups = {name: [name] for name in self.spikes}
+        out = {}
+        for group, names in groups.items():
+            steps = sum(self.neuron_steps.get(n, 0) for n in names)
+            if steps == 0:
+                raise ValueError(f"no spikes recorded for {group!r}: run the model inside the monitor first")
+            out[group] = sum(self.spikes[n] for n in names) / steps
+        return out

@@ -1,0 +1,199 @@
+"""The training loop: optimizer, cosine schedule, AMP, BN calibration, metrics, checkpoints.
+
+Every epoch ends with (1) BN calibration at the method's ``t_max`` on ``calibrate_batches``
+training batches (as the authors' code does; skipped for a method whose ``calibrate_bn`` is
+False, i.e. SDT), (2) test accuracy at each ``eval_T``, (3) the metrics CSV and the checkpoint,
+both written atomically. The data order, augmentation and sampled configurations of epoch
+``e`` depend only on ``(seed, e)``, so a run resumed from its checkpoint after epoch ``k``
+ends with the same weights as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from tfsnn.bn import calibrate
+from tfsnn.data import make_loader
+from tfsnn.evaluate import evaluate
+from tfsnn.io import CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
+from tfsnn.training.methods import Method
+
+__all__ = ["Trainer", "train_step", "build_optimizer", "epoch_seed"]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+
+
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """An independent 63-bit seed for ``stream`` of ``epoch`` of run ``seed``."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def build_optimizer(model, name: str, lr: float, momentum: float, weight_decay: float):
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"train.optimizer: unknown optimizer {name!r}; choose 'sgd' or 'adamw'")
+
+
+def train_step(model, method: Method, optimizer, scaler, inputs, targets, generator) -> list[dict]:
+    """One iteration of Algorithm 1: for each configuration the method draws, forward, loss and
+    backward (gradients accumulate, Eq. 10); then ONE optimizer step. Returns a row per pass."""
+    device = inputs.device
+    optimizer.zero_grad(set_to_none=True)
+    passes = []
+    for config in method.configurations(model.num_stages, generator):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+            loss, output = method.loss(model, inputs, targets, config)
+        scaler.scale(loss).backward()
+        passes.append(
+            {"config": str(config), "loss": float(loss.detach()), "correct": int((output.argmax(1) == targets).sum())}
+        )
+    scaler.step(optimizer)
+    scaler.update()
+    return passes
+
+
+class Trainer:
+    """Trains ``model`` with ``method``; resumes from ``out_dir/checkpoint.pt`` when present."""
+
+    def __init__(
+        self,
+        model,
+        method: Method,
+        train_set,
+        test_set,
+        out_dir: str | Path,
+        *,
+        epochs: int,
+        batch_size: int = 64,
+        optimizer: str = "sgd",
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        amp: bool = True,
+        calibrate_batches: int = 10,
+        eval_T: Sequence[int] = (1, 2, 3, 4, 5, 6),
+        seed: int = 0,
+        num_workers: int = 0,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        run_info: dict | None = None,
+    ):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device)
+        self.method = method
+        self.train_set, self.test_set = train_set, test_set
+        self.out_dir = Path(out_dir)
+        self.epochs, self.batch_size = epochs, batch_size
+        self.optimizer = build_optimizer(model, optimizer, lr, momentum, weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs, eta_min=0.0)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp and self.device.type == "cuda")
+        self.calibrate_batches = calibrate_batches
+        self.eval_T = list(eval_T)
+        self.seed, self.num_workers, self.progress = seed, num_workers, progress
+        self.run_info = dict(run_info or {})
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT
+
+    def _loader(self, dataset, train: bool, epoch: int, stream: int):
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, stream))
+        return make_loader(dataset, self.batch_size, train, generator, self.num_workers)
+
+    def resume(self) -> bool:
+        """Load ``out_dir/checkpoint.pt`` if it exists; True if it did."""
+        if not self.checkpoint_path.exists():
+            return False
+        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        expected = self.run_info.get("config_hash")
+        if expected is not None and state.get("config_hash") != expected:
+            raise CheckpointError(
+                f"{self.checkpoint_path} was written by config {state.get('config_hash')}, this run's config is "
+                f"{expected}: use another output folder or remove the checkpoint"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.history = state["epoch"], list(state["history"])
+        return True
+
+    def _save(self) -> None:
+        save_checkpoint(
+            {
+                "config": self.run_info.get("config"),
+                "config_hash": self.run_info.get("config_hash"),
+                "epoch": self.epoch,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "history": self.history,
+            },
+            self.checkpoint_path,
+        )
+
+    def metrics(self) -> pd.DataFrame:
+        fields = {k: v for k, v in self.run_info.items() if k != "config"}
+        return with_provenance(self.history, **fields)
+
+    def train_epoch(self, epoch: int) -> list[dict]:
+        torch.manual_seed(epoch_seed(self.seed, epoch, 0))  # augmentation draws
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 1))  # configurations
+        loader = self._loader(self.train_set, True, epoch, 2)
+        self.model.train()
+        loss_sum, correct, seen, passes = 0.0, 0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{self.epochs}", disable=not self.progress, leave=False)
+        for inputs, targets in bar:
+            inputs = inputs.to(self.device, non_blocking=True)
+            targets = targets.to(self.device, non_blocking=True)
+            rows = train_step(self.model, self.method, self.optimizer, self.scaler, inputs, targets, generator)
+            loss_sum += sum(r["loss"] for r in rows)
+            correct += sum(r["correct"] for r in rows)
+            passes += len(rows)
+            seen += len(rows) * len(targets)
+            bar.set_postfix(loss=f"{loss_sum / passes:.3f}", acc=f"{100 * correct / seen:.1f}")
+        if seen == 0:
+            raise ValueError(f"the training set ({len(self.train_set)} items) holds no full batch of {self.batch_size}")
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        if self.calibrate_batches and self.method.calibrate_bn:
+            calibrate(self.model, self._loader(self.train_set, True, epoch, 3), self.method.t_max,
+                      self.calibrate_batches, self.device)
+        rows = [
+            {"epoch": epoch, "metric": "train_loss", "T": None, "value": loss_sum / passes},
+            {"epoch": epoch, "metric": "train_acc", "T": None, "value": 100.0 * correct / seen},
+            {"epoch": epoch, "metric": "lr", "T": None, "value": lr},
+        ]
+        test_loader = self._loader(self.test_set, False, epoch, 4)
+        for row in evaluate(self.model, test_loader, self.eval_T, self.device):
+            rows.append({"epoch": epoch, "metric": "test_acc", "T": row["T"], "value": row["accuracy"]})
+            rows.append({"epoch": epoch, "metric": "test_loss", "T": row["T"], "value": row["loss"]})
+        return rows
+
+    def fit(self) -> pd.DataFrame:
+        """Train the remaining epochs; returns the metrics table (also in ``out_dir/metrics.csv``)."""
+        if self.resume():
+            write_csv(self.metrics(), self.out_dir / METRICS)  # in case a kill hit between the two writes
+        while self.epoch < self.epochs:
+            start = time.perf_counter()
+            rows = self.train_epoch(self.epoch + 1)
+            self.epoch += 1
+            self.history.extend(rows)
+            self._save()
+            write_csv(self.metrics(), self.out_dir / METRICS)
+            accs = ", ".join(f"T={r['T']}: {r['value']:.2f}" for r in rows if r["metric"] == "test_acc")
+            tqdm.write(f"epoch {self.epoch}/{self.epochs} ({time.perf_counter() - start:.0f}s) test acc {accs}")
+        return self.metrics()
