@@ -7,7 +7,7 @@ reported, since a shared CPU drifts by 15-25% between runs.
 
     python benchmarks/step_time.py                      # both networks, T = 1..6
     python benchmarks/step_time.py --nets resnet18-narrow --T 6 --rounds 5
-    python benchmarks/step_time.py --memory             # + peak RSS at T=6, batch 64 (subprocesses)
+    python benchmarks/step_time.py --memory             # + activation memory at T=6, batch 64
 
 Writes a CSV (``--out``) with one row per (net, T, measurement) and prints a summary.
 """
@@ -15,10 +15,8 @@ Writes a CSV (``--out``) with one row per (net, T, measurement) and prints a sum
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -51,18 +49,20 @@ def step_seconds(model, optimizer, x, y, t) -> float:
 
 
 def saved_bytes(model, x, y, t) -> int:
-    """Bytes of the tensors autograd saves for the backward of one forward pass."""
-    total = 0
+    """Bytes of the distinct storages autograd keeps for the backward of one forward pass: the
+    activation memory, which dominates a training step's peak and grows with T * B."""
+    storages = {}
 
     def pack(tensor):
-        nonlocal total
-        total += tensor.untyped_storage().nbytes() if tensor.layout == torch.strided else 0
+        if tensor.layout == torch.strided:
+            storage = tensor.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss = F.cross_entropy(model(x, t), y)
     loss.backward()
-    return total
+    return sum(storages.values())
 
 
 def time_net(net: str, Ts: list[int], batch: int, rounds: int, warmup: int) -> list[dict]:
@@ -117,20 +117,13 @@ def time_mtt(net: str, batch: int, rounds: int, samples: int = 3) -> list[dict]:
              "value": ratio}]
 
 
-def peak_rss_child(net: str, kind: str, T: int, batch: int) -> float:
-    """Peak resident memory (MB) of a fresh process running one training step, minus its
-    peak after building the model and data (so the interpreter and weights do not count)."""
-    code = f"""
-import resource, torch, torch.nn.functional as F, json, sys
-sys.path.insert(0, {json.dumps(sys.path[0])})
-from step_time import make
-model = make({net!r}, {kind!r}); x = torch.randn({batch}, 3, 32, 32); y = torch.randint(0, 10, ({batch},))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-F.cross_entropy(model(x, {T}), y).backward()
-print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def memory_at(net: str, T: int, batch: int) -> list[dict]:
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    mem = {kind: saved_bytes(make(net, kind), x, y, T) / 2**20 for kind in ("lif", "relu")}
+    print(f"{net:16s} activation memory T={T} B={batch}: SNN {mem['lif']:.0f} MB, ANN {mem['relu']:.0f} MB "
+          f"({mem['lif'] / mem['relu']:.2f}x)", flush=True)
+    row = {"net": net, "T": T, "batch": batch, "rounds": 1}
+    return [{**row, "metric": "snn_saved_mb", "value": mem["lif"]}, {**row, "metric": "ann_saved_mb", "value": mem["relu"]}]
 
 
 def main(argv=None) -> None:
@@ -140,7 +133,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=None, help="default: per net (resnet19 8, narrow resnet18 64)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--memory", action="store_true", help="also peak RSS at T=6, batch 64")
+    parser.add_argument("--memory", action="store_true", help="also activation memory at T=6, batch 64")
     parser.add_argument("--out", default="benchmarks/results/step_time.csv")
     args = parser.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
@@ -150,11 +143,7 @@ def main(argv=None) -> None:
         rows += time_net(net, args.T, batch, args.rounds, args.warmup)
         rows += time_mtt(net, batch, args.rounds)
         if args.memory:
-            peaks = {kind: peak_rss_child(net, kind, 6, 64) for kind in ("lif", "relu")}
-            print(f"{net:16s} peak RSS of a T=6 B=64 step: SNN {peaks['lif']:.0f} MB, ANN {peaks['relu']:.0f} MB "
-                  f"({peaks['lif'] / peaks['relu']:.2f}x)", flush=True)
-            rows += [{"net": net, "T": 6, "batch": 64, "rounds": 1, "metric": f"{k}_peak_rss_mb", "value": v}
-                     for k, v in (("snn", peaks["lif"]), ("ann", peaks["relu"]))]
+            rows += memory_at(net, 6, 64)
     write_csv(with_provenance(pd.DataFrame(rows), device="cpu", threads=torch.get_num_threads()), args.out)
     print(f"wrote {args.out}")
 

@@ -123,7 +123,7 @@ def test_bad_model_arguments():
         build("resnet18", 10, 3, granularity=0)
     with pytest.raises(ValueError, match="model.neuron"):
         build("resnet18", 10, 3, neuron={"kind": "lif", "tauu": 0.5})
-    with pytest.raises(ValueError, match="8 stages"):
+    with pytest.raises(ValueError, match="has 2 stages, the model has 8"):
         tiny("resnet18")(sample_input("resnet18"), (1, 2))
 
 

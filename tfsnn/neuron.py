@@ -30,7 +30,8 @@ __all__ = ["TriangleSpike", "surrogate_grad", "lif", "LIF", "IF", "FiringRateMon
 
 def surrogate_grad(v: torch.Tensor, v_threshold: float, h: float) -> torch.Tensor:
     """Eq. 6: the triangle surrogate ``max(0, h - |v_threshold - v|) / h^2``."""
-    return (h - (v - v_threshold).abs()).clamp_(min=0.0).div_(h * h)
+    sg = torch.rsub((v - v_threshold).abs_(), h).clamp_(min=0.0)
+    return sg if h == 1.0 else sg.div_(h * h)
 
 
 class TriangleSpike(torch.autograd.Function):
@@ -61,37 +62,47 @@ def _lif_autograd(current, tau, v_threshold, h, detach_reset):
 
 
 class _FusedLIF(torch.autograd.Function):
-    """All ``T`` steps of Eq. 1-4 as one node; backward is Eq. 15 unrolled in reverse time."""
+    """All ``T`` steps of Eq. 1-4 as one node; backward is Eq. 15 unrolled in reverse time.
+
+    Only ``v`` is saved. Backward computes everything that does not depend on the recurrence
+    over all steps at once, ``A[t] = dL/ds[t] * sg[t]`` and ``B[t] = du[t]/dv[t]``, so the
+    recurrence ``dL/dv[t] = A[t] + tau * B[t] * dL/dv[t+1]`` is one fused op per step.
+    """
 
     @staticmethod
     def forward(ctx, current, tau, v_threshold, h, detach_reset):
+        steps = current.shape[0]
         v_seq = torch.empty_like(current)
-        u = torch.zeros_like(current[0])
-        for t in range(current.shape[0]):
-            v = torch.add(current[t], u, alpha=tau, out=v_seq[t])
-            u = v.masked_fill(v >= v_threshold, 0.0)
+        spikes = torch.empty_like(current)
+        u = None
+        for t in range(steps):
+            v = v_seq[t]
+            if u is None:
+                v.copy_(current[t])
+            else:
+                torch.add(current[t], u, alpha=tau, out=v)
+            fired = v >= v_threshold
+            spikes[t].copy_(fired)
+            if t + 1 < steps:
+                u = v.masked_fill(fired, 0.0)
         ctx.save_for_backward(v_seq)
         ctx.params = (tau, v_threshold, h, detach_reset)
-        return (v_seq >= v_threshold).to(current.dtype)
+        return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         (v_seq,) = ctx.saved_tensors
         tau, v_threshold, h, detach_reset = ctx.params
-        grad_current = torch.empty_like(v_seq)
-        grad_u = torch.zeros_like(v_seq[0])  # dL/du[t], carried back from step t+1
-        for t in range(v_seq.shape[0] - 1, -1, -1):
-            v = v_seq[t]
-            sg = surrogate_grad(v, v_threshold, h)
-            not_fired = (v < v_threshold).to(v.dtype)
-            # dL/dv = dL/ds * ds/dv + dL/du * du/dv, du/dv = (1 - s) [- v * ds/dv]
-            if detach_reset:
-                grad_v = grad_spikes[t] * sg + grad_u * not_fired
-            else:
-                grad_v = (grad_spikes[t] - grad_u * v) * sg + grad_u * not_fired
-            grad_current[t] = grad_v
-            grad_u = grad_v * tau
-        return grad_current, None, None, None, None
+        sg = surrogate_grad(v_seq, v_threshold, h)
+        grad_v = sg.mul_(grad_spikes) if detach_reset else grad_spikes * sg  # A[t]
+        if v_seq.shape[0] > 1:
+            v_head = v_seq[:-1]
+            du_dv = (v_head < v_threshold).to(v_seq.dtype)  # B[t] = (1 - s) [- v * sg], Eq. 12
+            if not detach_reset:
+                du_dv.addcmul_(v_head, sg[:-1], value=-1.0)
+            for t in range(v_seq.shape[0] - 2, -1, -1):
+                grad_v[t].addcmul_(grad_v[t + 1], du_dv[t], value=tau)
+        return grad_v, None, None, None, None
 
 
 def lif(
