@@ -4,6 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# Tests of models and training use the eager fused LIF: compiling a kernel per T would cost
+# more than it saves in runs this short. tests/test_neuron.py tests the compiled path itself.
+os.environ.setdefault("TFSNN_LIF_BACKEND", "fused")
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tfsnn.neuron import IF, LIF, FiringRateMonitor, lif, surrogate_grad
+from tfsnn.neuron import IF, LIF, FiringRateMonitor, lif, resolve_backend, surrogate_grad
 
 BACKENDS = ["fused", "autograd"]
 
@@ -105,6 +105,35 @@ def test_fused_equals_autograd_reference(shape, detach_reset, params):
         grads.append(g)
     assert torch.equal(outs[0], outs[1])
     assert torch.allclose(grads[0], grads[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("T, dtype, detach_reset", [
+    (3, torch.float32, False), (3, torch.float32, True), (1, torch.float64, False), (5, torch.float64, False),
+])
+def test_compiled_equals_reference(T, dtype, detach_reset):
+    # several shapes of one rank per compiled graph: batch and feature sizes are dynamic
+    for shape in [(T, 4, 3, 5, 5), (T, 2, 7, 3, 3)]:
+        current = (torch.randn(shape, dtype=dtype) * 1.2).requires_grad_()
+        grad_out = torch.randn(shape, dtype=dtype)
+        results = {}
+        for backend in ("autograd", "compiled"):
+            out = lif(current, 0.5, 1.0, 1.0, detach_reset, backend)
+            results[backend] = (out, *torch.autograd.grad(out, current, grad_out))
+        assert torch.equal(results["compiled"][0], results["autograd"][0])
+        tol = 1e-5 if dtype == torch.float32 else 1e-12
+        assert torch.allclose(results["compiled"][1], results["autograd"][1], rtol=tol, atol=tol)
+
+
+def test_backend_selection(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_backend("fused", cpu) == "fused"
+    monkeypatch.setenv("TFSNN_LIF_BACKEND", "autograd")
+    assert resolve_backend("auto", cpu) == "autograd" and resolve_backend("compiled", cpu) == "compiled"
+    monkeypatch.setenv("TFSNN_LIF_BACKEND", "auto")
+    assert resolve_backend("auto", cpu) in ("compiled", "fused")
+    monkeypatch.setenv("TFSNN_LIF_BACKEND", "fast")
+    with pytest.raises(ValueError, match="TFSNN_LIF_BACKEND='fast'"):
+        resolve_backend("auto", cpu)
 
 
 def test_bad_arguments():

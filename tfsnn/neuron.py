@@ -12,20 +12,31 @@ Backward uses ``ds/dv = max(0, h - |v_threshold - v|) / h^2`` (Eq. 6). The reset
 differentiated as in Eq. 7 / A.5, ``du/dv = (1 - s) - v * ds/dv``; with ``detach_reset=True``
 the spike in Eq. 4 is treated as a constant, ``du/dv = 1 - s`` (for study).
 
-Two implementations compute the same thing:
+Three implementations compute the same thing (``backend=``):
 
-- ``backend="fused"`` (default): one autograd node for all ``T`` steps, with the backward over
-  time written out (Eq. 15), saving only the membrane potentials ``v``.
-- ``backend="autograd"``: the plain per-step loop, differentiated by autograd through
-  :class:`TriangleSpike`; the reference the fused path is tested against.
+- ``"fused"``: one autograd node for all ``T`` steps, with the backward over time written out
+  (Eq. 15), saving only the membrane potentials ``v``; eager PyTorch ops, in place.
+- ``"compiled"``: the same node with its forward and backward each compiled by
+  ``torch.compile`` into one kernel over all steps (C++/OpenMP on CPU, Triton on CUDA). The
+  first use of each ``T`` compiles (seconds; cached on disk by inductor).
+- ``"autograd"``: the plain per-step loop, differentiated by autograd through
+  :class:`TriangleSpike`; the reference the other two are tested against.
+
+``"auto"`` (the default) picks ``compiled`` where it can be built, else ``fused`` (see
+:func:`resolve_backend`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
+import shutil
+
 import torch
 from torch import nn
 
-__all__ = ["TriangleSpike", "surrogate_grad", "lif", "LIF", "IF", "FiringRateMonitor"]
+__all__ = ["TriangleSpike", "surrogate_grad", "lif", "resolve_backend", "LIF", "IF", "FiringRateMonitor"]
 
 
 def surrogate_grad(v: torch.Tensor, v_threshold: float, h: float) -> torch.Tensor:
@@ -61,48 +72,136 @@ def _lif_autograd(current, tau, v_threshold, h, detach_reset):
     return torch.stack(spikes)
 
 
-class _FusedLIF(torch.autograd.Function):
-    """All ``T`` steps of Eq. 1-4 as one node; backward is Eq. 15 unrolled in reverse time.
+def _forward_eager(current, tau, v_threshold):
+    """Eq. 1-4 over all steps with in-place ops: few passes over memory, no autograd graph."""
+    steps = current.shape[0]
+    v_seq = torch.empty_like(current)
+    spikes = torch.empty_like(current)
+    u = None
+    for t in range(steps):
+        v = v_seq[t]
+        if u is None:
+            v.copy_(current[t])
+        else:
+            torch.add(current[t], u, alpha=tau, out=v)
+        fired = v >= v_threshold
+        spikes[t].copy_(fired)
+        if t + 1 < steps:
+            u = v.masked_fill(fired, 0.0)
+    return spikes, v_seq
 
-    Only ``v`` is saved. Backward computes everything that does not depend on the recurrence
-    over all steps at once, ``A[t] = dL/ds[t] * sg[t]`` and ``B[t] = du[t]/dv[t]``, so the
-    recurrence ``dL/dv[t] = A[t] + tau * B[t] * dL/dv[t+1]`` is one fused op per step.
-    """
+
+def _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
+    """Eq. 15 in reverse time. The terms that do not depend on the recurrence are computed for
+    all steps at once, ``A[t] = dL/ds[t] * sg[t]`` and ``B[t] = du[t]/dv[t]`` (Eq. 12), so the
+    recurrence ``dL/dv[t] = A[t] + tau * B[t] * dL/dv[t+1]`` is one fused op per step."""
+    sg = surrogate_grad(v_seq, v_threshold, h)
+    grad_v = sg.mul_(grad_spikes) if detach_reset else grad_spikes * sg
+    if v_seq.shape[0] > 1:
+        v_head = v_seq[:-1]
+        du_dv = (v_head < v_threshold).to(v_seq.dtype)  # 1 - s
+        if not detach_reset:
+            du_dv.addcmul_(v_head, sg[:-1], value=-1.0)  # - v * sg
+        for t in range(v_seq.shape[0] - 2, -1, -1):
+            grad_v[t].addcmul_(grad_v[t + 1], du_dv[t], value=tau)
+    return grad_v
+
+
+def _forward_scan(current, tau: float, v_threshold: float):
+    """Eq. 1-4 written functionally, for ``torch.compile`` to fuse all steps into one kernel."""
+    u, spikes, vs = None, [], []
+    for t in range(current.shape[0]):
+        v = current[t] if u is None else current[t] + tau * u
+        fired = v >= v_threshold
+        spikes.append(fired.to(current.dtype))
+        vs.append(v)
+        u = torch.where(fired, 0.0, v)
+    return torch.stack(spikes), torch.stack(vs)
+
+
+def _backward_scan(v_seq, grad_spikes, tau: float, v_threshold: float, h: float, detach_reset: bool):
+    """Eq. 15 written functionally, step by step in reverse time, for ``torch.compile``."""
+    grads, grad_next = [], None
+    for t in range(v_seq.shape[0] - 1, -1, -1):
+        v = v_seq[t]
+        sg = torch.clamp(h - (v - v_threshold).abs(), min=0.0) / (h * h)
+        grad_v = grad_spikes[t] * sg
+        if grad_next is not None:
+            du_dv = (v < v_threshold).to(v.dtype)
+            if not detach_reset:
+                du_dv = du_dv - v * sg
+            grad_v = grad_v + tau * grad_next * du_dv
+        grads.append(grad_v)
+        grad_next = grad_v
+    return torch.stack(grads[::-1])
+
+
+@functools.cache
+def _compiled(fn):
+    """``fn`` compiled once per process (inductor's on-disk cache keeps kernels across runs):
+    one C++/OpenMP kernel on CPU, one Triton kernel on CUDA, per number of steps T."""
+    return torch.compile(fn, dynamic=True, fullgraph=True)
+
+
+# Every T (and reset mode) is its own graph: allow more than dynamo's default of 8 per function.
+_RECOMPILE_LIMIT = 64
+
+
+class _FusedLIF(torch.autograd.Function):
+    """All ``T`` steps of Eq. 1-4 as one autograd node that saves only ``v``; eager or compiled."""
 
     @staticmethod
-    def forward(ctx, current, tau, v_threshold, h, detach_reset):
-        steps = current.shape[0]
-        v_seq = torch.empty_like(current)
-        spikes = torch.empty_like(current)
-        u = None
-        for t in range(steps):
-            v = v_seq[t]
-            if u is None:
-                v.copy_(current[t])
-            else:
-                torch.add(current[t], u, alpha=tau, out=v)
-            fired = v >= v_threshold
-            spikes[t].copy_(fired)
-            if t + 1 < steps:
-                u = v.masked_fill(fired, 0.0)
+    def forward(ctx, current, tau, v_threshold, h, detach_reset, compiled):
+        if compiled:
+            with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+                spikes, v_seq = _compiled(_forward_scan)(current.reshape(current.shape[0], -1), tau, v_threshold)
+            spikes, v_seq = spikes.view(current.shape), v_seq.view(current.shape)
+        else:
+            spikes, v_seq = _forward_eager(current, tau, v_threshold)
         ctx.save_for_backward(v_seq)
-        ctx.params = (tau, v_threshold, h, detach_reset)
+        ctx.params = (tau, v_threshold, h, detach_reset, compiled)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         (v_seq,) = ctx.saved_tensors
-        tau, v_threshold, h, detach_reset = ctx.params
-        sg = surrogate_grad(v_seq, v_threshold, h)
-        grad_v = sg.mul_(grad_spikes) if detach_reset else grad_spikes * sg  # A[t]
-        if v_seq.shape[0] > 1:
-            v_head = v_seq[:-1]
-            du_dv = (v_head < v_threshold).to(v_seq.dtype)  # B[t] = (1 - s) [- v * sg], Eq. 12
-            if not detach_reset:
-                du_dv.addcmul_(v_head, sg[:-1], value=-1.0)
-            for t in range(v_seq.shape[0] - 2, -1, -1):
-                grad_v[t].addcmul_(grad_v[t + 1], du_dv[t], value=tau)
-        return grad_v, None, None, None, None
+        tau, v_threshold, h, detach_reset, compiled = ctx.params
+        if compiled:
+            shape = v_seq.shape
+            with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+                grad = _compiled(_backward_scan)(
+                    v_seq.reshape(shape[0], -1), grad_spikes.reshape(shape[0], -1), tau, v_threshold, h, detach_reset
+                )
+            grad = grad.view(shape)
+        else:
+            grad = _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset)
+        return grad, None, None, None, None, None
+
+
+BACKENDS = ("auto", "compiled", "fused", "autograd")
+
+
+@functools.cache
+def _can_compile(device_type: str) -> bool:
+    if device_type == "cuda":
+        return importlib.util.find_spec("triton") is not None
+    return device_type == "cpu" and shutil.which(os.environ.get("CXX", "g++")) is not None
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``auto`` means ``compiled`` where torch.compile can build kernels for ``device`` (Triton
+    on CUDA, a C++ compiler on CPU), else ``fused``. The environment variable
+    ``TFSNN_LIF_BACKEND`` overrides ``auto`` (e.g. ``fused`` for short runs that would spend
+    more time compiling than they save)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown LIF backend {backend!r}; choose from {BACKENDS}")
+    if backend == "auto":
+        backend = os.environ.get("TFSNN_LIF_BACKEND", "auto")
+        if backend not in BACKENDS:
+            raise ValueError(f"TFSNN_LIF_BACKEND={backend!r} is not a LIF backend; choose from {BACKENDS}")
+        if backend == "auto":
+            backend = "compiled" if _can_compile(device.type) else "fused"
+    return backend
 
 
 def lif(
@@ -111,18 +210,19 @@ def lif(
     v_threshold: float = 1.0,
     h: float = 1.0,
     detach_reset: bool = False,
-    backend: str = "fused",
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Spikes ``[T, B, ...]`` of a LIF layer driven by input currents ``[T, B, ...]`` (Eq. 1-4)."""
     if current.dim() < 2:
         raise ValueError(f"lif expects currents shaped [T, B, ...], got shape {tuple(current.shape)}")
     if h <= 0:
         raise ValueError(f"surrogate width h must be > 0, got {h}")
-    if backend == "fused":
-        return _FusedLIF.apply(current, float(tau), float(v_threshold), float(h), bool(detach_reset))
+    backend = resolve_backend(backend, current.device)
     if backend == "autograd":
         return _lif_autograd(current, float(tau), float(v_threshold), float(h), bool(detach_reset))
-    raise ValueError(f"unknown LIF backend {backend!r}; choose 'fused' or 'autograd'")
+    return _FusedLIF.apply(
+        current, float(tau), float(v_threshold), float(h), bool(detach_reset), backend == "compiled"
+    )
 
 
 class LIF(nn.Module):
@@ -134,7 +234,7 @@ class LIF(nn.Module):
         v_threshold: float = 1.0,
         h: float = 1.0,
         detach_reset: bool = False,
-        backend: str = "fused",
+        backend: str = "auto",
     ):
         super().__init__()
         self.tau, self.v_threshold, self.h = tau, v_threshold, h
@@ -153,7 +253,7 @@ class LIF(nn.Module):
 class IF(LIF):
     """Integrate-and-fire: the LIF with no leak (``tau = 1``)."""
 
-    def __init__(self, v_threshold: float = 1.0, h: float = 1.0, detach_reset: bool = False, backend: str = "fused"):
+    def __init__(self, v_threshold: float = 1.0, h: float = 1.0, detach_reset: bool = False, backend: str = "auto"):
         super().__init__(1.0, v_threshold, h, detach_reset, backend)
 
 
