@@ -132,3 +132,38 @@ def test_relu_twin_is_the_ann_on_folded_batch():
     x = torch.randn(3, 2, 16, 16)
     with torch.no_grad():
         assert torch.allclose(ann(x, 4), ann(x, 1), atol=1e-5)  # identical frames: same output
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_spike_conv_matches_conv_and_saves_uint8(autocast):
+    from tfsnn.models.layers import SpikeConv2d
+
+    spike_conv = SpikeConv2d(3, 4, 3, 2, padding=1, bias=False)
+    conv = torch.nn.Conv2d(3, 4, 3, 2, padding=1, bias=False)
+    conv.weight.data.copy_(spike_conv.weight.data)
+    x = torch.randint(0, 4, (2, 3, 9, 9)).float()  # spike counts after a summing TTM
+    grad = torch.randn(2, 4, 5, 5)
+    results, saved = [], []
+    for layer in (spike_conv, conv):
+        xi = x.clone().requires_grad_()
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.dtype) or t, lambda t: t):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                out = layer(xi)
+        out.float().backward(grad)
+        results.append((out, xi.grad, layer.weight.grad))
+        layer.weight.grad = None
+    assert torch.uint8 in saved
+    tol = 1e-2 if autocast else 1e-5
+    for a, b in zip(results[0], results[1]):
+        assert a.dtype == b.dtype and torch.allclose(a.float(), b.float(), rtol=tol, atol=tol)
+
+
+def test_spiking_resnet_uses_spike_convs_after_the_stem():
+    from tfsnn.models.layers import SpikeConv2d
+
+    snn, ann = build("resnet18", 5, 2, width=1 / 16), build("resnet18", 5, 2, width=1 / 16, neuron={"kind": "relu"})
+    assert type(snn.stem.conv[0]) is torch.nn.Conv2d
+    assert all(isinstance(m, SpikeConv2d) for b in snn.blocks for m in b.modules() if isinstance(m, torch.nn.Conv2d))
+    assert not any(isinstance(m, SpikeConv2d) for m in ann.modules())
+    plain = build("resnet18", 5, 2, width=1 / 16, compact_spikes=False)
+    assert not any(isinstance(m, SpikeConv2d) for m in plain.modules())

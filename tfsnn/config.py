@@ -57,6 +57,7 @@ class ModelConfig(_Strict):
     width: float = Field(1.0, gt=0)
     granularity: PositiveInt = 1
     hidden: list[PositiveInt] | None = None
+    compact_spikes: bool = True
     neuron: NeuronConfig = NeuronConfig()
 
 

@@ -28,7 +28,7 @@ def build_model(config: Config, datasets: tfdata.Datasets):
     m = config.model
     return build(
         m.name, datasets.num_classes, datasets.in_channels, m.granularity, m.width,
-        m.neuron.factory_kwargs(), m.hidden,
+        m.neuron.factory_kwargs(), m.hidden, m.compact_spikes,
     )
 
 

