@@ -167,3 +167,19 @@ def test_spiking_resnet_uses_spike_convs_after_the_stem():
     assert not any(isinstance(m, SpikeConv2d) for m in ann.modules())
     plain = build("resnet18", 5, 2, width=1 / 16, compact_spikes=False)
     assert not any(isinstance(m, SpikeConv2d) for m in plain.modules())
+
+
+def test_block_firing_rates():
+    from tfsnn.neuron import FiringRateMonitor
+
+    model = tiny("resnet18").eval()
+    groups = model.block_neurons()
+    assert list(groups) == [f"block{i}" for i in range(1, 9)]
+    assert groups["block1"] == ["stem.neuron", "blocks.0.neuron1", "blocks.0.neuron2"]
+    with FiringRateMonitor(model) as monitor, torch.no_grad():
+        model(sample_input("resnet18"), 6)
+    rates = monitor.rates(groups)
+    assert all(0.0 <= r <= 1.0 for r in rates.values()) and sum(rates.values()) > 0
+    # block 1 pools its three neurons weighted by neuron-steps
+    spikes = sum(monitor.spikes[n] for n in groups["block1"])
+    assert rates["block1"] == pytest.approx(spikes / sum(monitor.neuron_steps[n] for n in groups["block1"]))
