@@ -1,8 +1,9 @@
-"""Command line: ``tfsnn train`` and ``tfsnn evaluate``.
+"""Command line: ``tfsnn train``, ``tfsnn evaluate`` and ``tfsnn data pack``.
 
     tfsnn train --config config/quickstart.yaml --out runs/quickstart [--set train.epochs=3]
     tfsnn evaluate --checkpoint runs/quickstart/checkpoint.pt --T 1 2 4 --configs 3-2-2-3-5-3-6-2 \
         --out runs/quickstart/eval.csv
+    tfsnn data pack --dataset cifar100 --train-size 5000 --test-size 1000 --out packs/cifar100.npz
 
 Bad input exits with status 2 and a message naming what is wrong; nothing is written.
 """
@@ -40,6 +41,19 @@ def _parser() -> argparse.ArgumentParser:
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
     ev.add_argument("--out", required=True, help="CSV of tidy result rows")
     ev.add_argument("--device", default=None)
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    pack = data.add_parser("pack", help="write an offline pack (a seeded class-balanced subset) of any dataset")
+    pack.add_argument("--dataset", required=True, help="dataset name, e.g. cifar100, nmnist, fsdd-spikes")
+    pack.add_argument("--out", required=True, help="the .npz pack to write (a .sha256 file goes beside it)")
+    pack.add_argument("--source", choices=["download", "pack"], default="download")
+    pack.add_argument("--root", default=None, help="download folder (default: TFSNN_DATA or ./data)")
+    pack.add_argument("--no-download", action="store_true", help="use only files already under --root")
+    pack.add_argument("--pack-dir", default=None, help="folder of the pack to read (--source pack)")
+    pack.add_argument("--pack-file", default=None, help="pack to read (--source pack; default: the shared one)")
+    pack.add_argument("--train-size", type=int, default=None, help="training items (default: all)")
+    pack.add_argument("--test-size", type=int, default=None, help="test items (default: all)")
+    pack.add_argument("--seed", type=int, default=0, help="seed of the subsets and of a 9:1 split")
     return parser
 
 
@@ -67,6 +81,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"({metrics.data_source.iloc[0]}), epoch {int(final.epoch.max())}: test accuracy (%)")
             print(final[["T", "value"]].rename(columns={"value": "accuracy"}).to_string(index=False))
             print(f"checkpoint and metrics in {args.out}")
+        elif args.command == "data":
+            from tfsnn.data import make_pack
+
+            for size in ("train_size", "test_size"):
+                if getattr(args, size) is not None and getattr(args, size) < 1:
+                    raise DataError(f"--{size.replace('_', '-')} must be >= 1")
+            written = make_pack(
+                args.dataset, args.out, args.source, root=args.root, pack_dir=args.pack_dir,
+                pack_file=args.pack_file, download=not args.no_download, train_size=args.train_size,
+                test_size=args.test_size, seed=args.seed,
+            )
+            print(f"{written['path']}: {args.dataset}, {written['train_size']} train and {written['test_size']} "
+                  f"test items from {written['made_from']}, sha256 {written['sha256']}")
         else:
             from tfsnn.experiment import evaluate_checkpoint
 

@@ -26,15 +26,33 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
+    """Arguments of :func:`tfsnn.data.load` (see there); ``num_workers`` None picks
+    :func:`tfsnn.data.default_workers`."""
+
     name: str
     source: Literal["download", "pack"] = "download"
     root: str | None = None
     pack_dir: str | None = None
+    pack_file: str | None = None
     download: bool = True
     train_size: PositiveInt | None = None
     test_size: PositiveInt | None = None
+    split_seed: int = 0
     augment: bool = False
-    num_workers: int = Field(0, ge=0)
+    autoaugment: bool = False
+    cutout: int = Field(0, ge=0)
+    time_bins: PositiveInt | None = None
+    frame_size: PositiveInt | None = None
+    duration: float | None = Field(None, gt=0)
+    pixels_per_step: PositiveInt = 1
+    cache: bool = True
+    cache_dir: str | None = None
+    num_workers: int | None = Field(None, ge=0)
+
+    def load_options(self) -> dict:
+        """Keyword arguments of :func:`tfsnn.data.load` besides ``name`` and ``source``."""
+        options = self.model_dump(exclude={"name", "source", "split_seed"})
+        return {**options, "seed": self.split_seed}
 
 
 class NeuronConfig(_Strict):

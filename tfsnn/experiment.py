@@ -18,10 +18,9 @@ __all__ = ["load_data", "build_model", "run_info", "train", "evaluate_checkpoint
 
 
 def load_data(config: Config) -> tfdata.Datasets:
-    d = config.data
-    return tfdata.load(
-        d.name, d.source, d.root, d.pack_dir, d.download, d.train_size, d.test_size, d.augment, config.seed
-    )
+    """The datasets of ``config.data``; the split and subsets are drawn with
+    ``data.split_seed``, so runs of several seeds see the same data."""
+    return tfdata.load(config.data.name, config.data.source, **config.data.load_options())
 
 
 def build_model(config: Config, datasets: tfdata.Datasets):
