@@ -130,3 +130,87 @@ def test_training_learns(mnist_tiny, tmp_path):
     metrics = trainer.fit()
     loss = metrics[metrics.metric == "train_loss"].value.tolist()
     assert loss[-1] < loss[0]
+
+
+class FixedOutputs(torch.nn.Module):
+    """Stands in for a TFSNN: per-step outputs given by hand."""
+
+    num_stages = 1
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = torch.nn.Parameter(steps)
+
+    def forward_steps(self, x, t):
+        return self.steps
+
+    def forward(self, x, t):
+        return self.steps.mean(0)
+
+
+def test_tet_loss_by_hand():
+    from tfsnn.training import TET
+
+    steps = torch.tensor([[[2.0, 0.0]], [[0.0, 1.0]]])  # T=2, B=1, 2 classes
+    targets = torch.tensor([0])
+    lamb, phi = 0.25, 1.0
+    loss, output = TET(T=2, lamb=lamb, phi=phi).loss(FixedOutputs(steps), None, targets, (2,))
+    ce_1 = -torch.log_softmax(torch.tensor([2.0, 0.0]), 0)[0]
+    ce_2 = -torch.log_softmax(torch.tensor([0.0, 1.0]), 0)[0]
+    mse = ((2.0 - 1) ** 2 + (0.0 - 1) ** 2 + (0.0 - 1) ** 2 + (1.0 - 1) ** 2) / 4
+    assert loss.item() == pytest.approx((1 - lamb) * (ce_1 + ce_2).item() / 2 + lamb * mse)
+    assert torch.allclose(output, steps.mean(0))
+    with pytest.raises(ValueError, match="method.lamb"):
+        build_method("mtt-tet", lamb=1.5)
+
+
+def test_mtt_tet_samples_like_mtt_and_trains(mnist_tiny, tmp_path):
+    a = build_method("mtt-tet", t_max=4).configurations(8, torch.Generator().manual_seed(1))
+    b = build_method("mtt", t_max=4).configurations(8, torch.Generator().manual_seed(1))
+    assert a == b
+    model = build("resnet18", 10, 1, width=1 / 16)
+    x, y = next(iter(torch.utils.data.DataLoader(mnist_tiny.train, batch_size=16)))
+    passes = train_step(model, build_method("mtt-tet", t_max=3, samples=2), torch.optim.SGD(model.parameters(), lr=0.1),
+                        torch.amp.GradScaler("cpu", enabled=False), x, y, torch.Generator())
+    assert len(passes) == 2 and all(p["loss"] > 0 for p in passes)
+
+
+PLUGIN = '''
+from tfsnn.temporal import StageSampler
+from tfsnn.training import Method
+
+
+class EveryOther(Method):
+    """Two passes per batch at per-stage configurations drawn from {1..t_max}."""
+
+    def __init__(self, t_max: int = 4):
+        super().__init__(StageSampler(1, t_max), 2, t_max)
+'''
+
+
+def test_method_from_outside_the_package(tmp_path, monkeypatch):
+    (tmp_path / "my_methods.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    method = build_method("my_methods:EveryOther", t_max=3)
+    assert method.samples == 2 and method.t_max == 3
+    assert "my_methods:EveryOther" not in METHODS  # nothing registered behind the user's back
+    with pytest.raises(ValueError, match="method.colour: not an option"):
+        build_method("my_methods:EveryOther", colour=1)
+
+    from importlib.metadata import EntryPoint
+
+    import tfsnn.training.methods as methods
+
+    monkeypatch.setattr(methods, "entry_points", lambda group: [
+        EntryPoint("every-other", "my_methods:EveryOther", group)] if group == "tfsnn.methods" else [])
+    assert type(build_method("every-other")).__name__ == "EveryOther"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("os.path:join", "is not a subclass of tfsnn.training.Method"),
+    ("no_such_module_xyz:Thing", "cannot import"),
+    ("tfsnn.training:Nope", "cannot import"),
+])
+def test_bad_external_methods(name, message):
+    with pytest.raises(ValueError, match=message):
+        build_method(name)

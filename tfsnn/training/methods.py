@@ -2,13 +2,19 @@
 
 A method decides, per batch, which temporal configurations the model runs at (one forward and
 backward pass each; their gradients add up before the single optimizer step) and the loss of
-each pass. To add one, subclass :class:`Method` in any module and decorate it with
-``@register("name")``; the trainer, the CLI and the config need no edit::
+each pass. Its constructor's keyword arguments are its config options (``method:`` section).
+To add one, subclass :class:`Method` in any module; the trainer, the CLI and the config need no
+edit::
 
     @register("mine")
     class Mine(Method):
         def __init__(self, t_max: int = 6, samples: int = 2):
             super().__init__(StageSampler(1, t_max), samples, t_max)
+
+A config names a method by its registered name, by ``module.path:ClassName`` (an importable
+module: installed, or on ``PYTHONPATH``), or by the name of an entry point in the group
+``tfsnn.methods`` of an installed package. Naming a module imports it, i.e. runs its code: a
+config can only name code that is already installed or on the path, never a file.
 
 Paper methods:
 
@@ -17,11 +23,17 @@ Paper methods:
 - ``mtt``: mixed time-step training, ``samples`` per-stage configurations per batch (Algorithm 1,
   Eq. 10); ``monotone: true`` fixes stage 1 to ``t_max`` (the input's T) and samples later stages
   non-increasing (the audio tasks of A.12).
+
+Baseline of Table 2 and worked example of a new method:
+
+- ``tet``: SDT with the TET loss (Deng et al. 2022), ``mtt-tet``: MTT with the TET loss.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from importlib.metadata import entry_points
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +47,8 @@ from tfsnn.temporal import (
     TemporalConfig,
 )
 
-__all__ = ["Method", "register", "build_method", "METHODS", "SDT", "NMT", "MTT"]
+__all__ = ["Method", "register", "build_method", "method_class", "METHODS", "SDT", "NMT", "MTT", "TET", "MTTTET",
+           "TETLoss"]
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -100,11 +113,70 @@ class MTT(Method):
         super().__init__(sampler, samples, t_max)
 
 
+class TETLoss:
+    """TET (Deng et al. 2022): cross-entropy on the output of EVERY time step of the last stage,
+    ``(1 - lamb) * mean_t CE(O_t, y) + lamb * MSE(O, phi)``; the MSE term pulls the outputs
+    toward ``phi``. Mixed into a method to replace its loss."""
+
+    lamb: float
+    phi: float
+
+    def loss(self, model, inputs, targets, config):
+        steps = model.forward_steps(inputs, config)  # [t_n, B, classes]
+        ce = F.cross_entropy(steps.flatten(0, 1), targets.repeat(steps.shape[0]))
+        mse = F.mse_loss(steps, torch.full_like(steps, self.phi))
+        return (1.0 - self.lamb) * ce + self.lamb * mse, steps.mean(0)
+
+
+def _check_lamb(lamb: float) -> float:
+    if not 0.0 <= lamb <= 1.0:
+        raise ValueError(f"method.lamb must lie in [0, 1], got {lamb}")
+    return lamb
+
+
+@register("tet")
+class TET(TETLoss, SDT):
+    def __init__(self, T: int = 6, lamb: float = 1e-3, phi: float = 1.0):
+        super().__init__(T)
+        self.lamb, self.phi = _check_lamb(lamb), phi
+
+
+@register("mtt-tet")
+class MTTTET(TETLoss, MTT):
+    def __init__(self, t_min: int = 1, t_max: int = 6, samples: int = 3, monotone: bool = False,
+                 lamb: float = 1e-3, phi: float = 1.0):
+        super().__init__(t_min, t_max, samples, monotone)
+        self.lamb, self.phi = _check_lamb(lamb), phi
+
+
+def method_class(name: str) -> type[Method]:
+    """The method class called ``name``: registered, an entry point of group ``tfsnn.methods``,
+    or ``module.path:ClassName``."""
+    if name in METHODS:
+        return METHODS[name]
+    found = [ep for ep in entry_points(group="tfsnn.methods") if ep.name == name]
+    if found:
+        cls = found[0].load()
+    elif ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"method.name: cannot import {name!r}: {err}") from None
+    else:
+        raise ValueError(
+            f"method.name: unknown method {name!r}; choose from {sorted(METHODS)}, an entry point of "
+            "group 'tfsnn.methods', or 'module.path:ClassName'"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise ValueError(f"method.name: {name!r} is not a subclass of tfsnn.training.Method")
+    return cls
+
+
 def build_method(name: str, **options) -> Method:
-    """The registered method ``name`` built with ``options``; errors name the bad field."""
-    if name not in METHODS:
-        raise ValueError(f"method.name: unknown method {name!r}; choose from {sorted(METHODS)}")
-    cls = METHODS[name]
+    """The method ``name`` (see :func:`method_class`) built with ``options``; errors name the
+    bad field."""
+    cls = method_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
