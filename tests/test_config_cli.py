@@ -125,3 +125,15 @@ def test_checkpoint_with_code_is_refused(tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(path), "--out", str(tmp_path / "x.csv")]) == 2
     captured = capsys.readouterr()
     assert "executed!" not in captured.out and "cannot be loaded safely" in captured.err
+
+
+def test_atomic_writes_get_a_normal_file_mode(tmp_path):
+    import os
+
+    from tfsnn.io import write_csv
+
+    write_csv(pd.DataFrame({"a": [1]}), tmp_path / "x.csv")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(tmp_path.glob(".*.tmp"))

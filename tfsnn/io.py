@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 CHECKPOINT_FORMAT = "tfsnn-checkpoint/1"
 
 
@@ -41,6 +43,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
