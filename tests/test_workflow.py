@@ -3,15 +3,18 @@ scale, and its config schema rejects an unknown scale. Dry runs only; nothing is
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def snakemake(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["snakemake", "--nolock", "--cores", "1", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "snakemake", "--nolock", "--cores", "1", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
 
 
