@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/table1.smk"
+include: "workflow/rules/table4.smk"
 
 
 rule all:

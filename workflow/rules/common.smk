@@ -83,10 +83,17 @@ def evaluation_of(name, Ts):
 
 
 def table_part(dataset, family, method, Ts, rows_T=None, **options):
-    """[evaluation CSV of the run of ``method`` (with ``options``) tested at ``Ts``, the time
-    steps of it that give rows of a table (default: all of ``Ts``)]."""
+    """A part of a table: the evaluation CSV of the run of ``method`` (with ``options``) on
+    ``dataset`` tested at ``Ts``, the time steps of it that give rows (default: all of ``Ts``),
+    the paper's dataset and the stand-in used for it at this scale ("" if none)."""
     name = run(dataset, family, method, **options)
-    return [evaluation_of(name, Ts), list(rows_T or Ts)]
+    return {"csv": evaluation_of(name, Ts), "T": list(rows_T or Ts), "dataset": dataset,
+            "stand_in": stand_in_note(dataset)}
+
+
+def table_inputs(parts):
+    """The evaluation CSVs of a table's parts (method label -> list of parts)."""
+    return sorted({part["csv"] for label_parts in parts.values() for part in label_parts})
 
 
 def env_prefix():

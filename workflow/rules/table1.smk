@@ -17,13 +17,11 @@ TABLES.append("table1")
 
 rule table1_csv:
     input:
-        sorted({csv for parts in TABLE1_PARTS.values() for csv, _ in parts}),
+        table_inputs(TABLE1_PARTS),
     output:
         "results/{scale}/table1.csv",
     params:
         table="table1",
-        dataset=TABLE1_DATASET,
-        stand_in=stand_in_note(TABLE1_DATASET),
         parts=TABLE1_PARTS,
     conda:
         "../envs/tfsnn.yaml"

@@ -1,10 +1,10 @@
 """Gather evaluation CSVs into one tidy table CSV (rules <table>_csv).
 
-params: ``table`` (its name in the reference CSV), ``dataset`` (the paper's), ``stand_in`` (the
-dataset used in its place at this scale, or ""), ``parts`` (the paper's method label -> a list
-of [evaluation CSV, the uniform time steps whose rows it gives]). Every row keeps the provenance of the evaluation that made it;
-the evaluation's own ``dataset`` and ``method`` columns become ``dataset_used`` and
-``training_method``.
+params: ``table`` (its name in the reference CSV) and ``parts`` (the paper's method label -> a
+list of parts, see ``table_part`` in common.smk: evaluation CSV, the uniform time steps whose
+rows it gives, the paper's dataset and its stand-in at this scale or ""). Every row keeps the
+provenance of the evaluation that made it; the evaluation's own ``dataset`` and ``method``
+columns become ``dataset_used`` and ``training_method``.
 """
 
 import sys
@@ -18,12 +18,12 @@ params = snakemake.params  # noqa: F821
 
 frames = []
 for label, parts in params.parts.items():
-    for path, T in parts:
-        rows = pd.read_csv(path).rename(columns={"dataset": "dataset_used", "method": "training_method"})
-        rows = rows[rows["T"].isin(T)]
+    for part in parts:
+        rows = pd.read_csv(part["csv"]).rename(columns={"dataset": "dataset_used", "method": "training_method"})
+        rows = rows[rows["T"].isin(part["T"])]
         rows.insert(0, "table", params.table)
-        rows.insert(1, "dataset", params.dataset)
-        rows.insert(2, "data_stand_in", params.stand_in)
+        rows.insert(1, "dataset", part["dataset"])
+        rows.insert(2, "data_stand_in", part["stand_in"])
         rows.insert(3, "method", label)
         rows.insert(4, "timestep", rows["T"].astype("Int64").astype(str))
         rows.insert(5, "metric", "top1_acc")

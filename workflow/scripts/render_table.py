@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-KEYS = ["method", "timestep", "metric"]
+KEYS = ["dataset", "method", "timestep", "metric"]
 
 ours = pd.read_csv(snakemake.input.table, dtype={"timestep": str, "data_stand_in": str}, keep_default_na=False)  # noqa: F821
 table = ours["table"].iloc[0]
@@ -29,11 +29,11 @@ if len(clashes):
 ours["value"] = pd.to_numeric(ours["value"])
 mean = ours.groupby(KEYS, sort=False, as_index=False).agg(ours=("value", "mean"), seeds=("seed", "nunique"))
 side = paper[KEYS + ["value"]].rename(columns={"value": "paper"}).merge(mean, on=KEYS, how="outer")
-# the paper's row order (as ours lists the methods, then any method only the paper has)
-order = list(dict.fromkeys([*ours["method"], *paper["method"]]))
+# the paper's row order (as ours lists datasets and methods, then any only the paper has)
+order = {c: list(dict.fromkeys([*ours[c], *paper[c]])) for c in ("dataset", "method")}
 side = side.sort_values(
-    ["method", "timestep"],
-    key=lambda c: c.map(order.index) if c.name == "method" else pd.to_numeric(c, errors="coerce"),
+    ["dataset", "method", "timestep"],
+    key=lambda c: c.map(order[c.name].index) if c.name in order else pd.to_numeric(c, errors="coerce"),
 )
 side["paper"] = pd.to_numeric(side["paper"])
 side["difference"] = side["ours"] - side["paper"]
@@ -43,19 +43,26 @@ def cell(value):
     return "" if pd.isna(value) else f"{value:.2f}"
 
 
-rows = [[r.method, r.timestep, cell(r.paper), cell(r.ours), cell(r.difference)] for r in side.itertuples()]
+several = len(order["dataset"]) > 1
+rows = [[*([r.dataset] if several else []), r.method, r.timestep, cell(r.paper), cell(r.ours), cell(r.difference)]
+        for r in side.itertuples()]
 first = ours.iloc[0]
-stand_in = first["data_stand_in"]
-data = f"{first['dataset']}" + (f", replaced by {stand_in} at this scale" if stand_in else "")
+used = ours.drop_duplicates("dataset")
 notes = [
-    f"scale: {first['scale']}; data: {data} ({first['data_source']})",
+    f"scale: {first['scale']}",
+    *(
+        f"{r.dataset}" + (f", replaced by {r.data_stand_in} at this scale" if r.data_stand_in else "")
+        + f": {r.data_source}"
+        for r in used.itertuples()
+    ),
     f"ours: mean over {int(mean['seeds'].max())} seed(s); code {str(first['git_commit'])[:12]}"
     + (" (dirty)" if str(first["git_dirty"]) == "True" else ""),
 ]
 
 fig, ax = plt.subplots(figsize=(6.5, 0.22 * (len(rows) + 1)))
 ax.axis("off")
-grid = ax.table(cellText=rows, colLabels=["method", "T", "paper", "ours", "ours - paper"], bbox=[0, 0, 1, 1])
+labels = [*(["dataset"] if several else []), "method", "T", "paper", "ours", "ours - paper"]
+grid = ax.table(cellText=rows, colLabels=labels, bbox=[0, 0, 1, 1])
 grid.auto_set_font_size(False)
 grid.set_fontsize(8)
 ax.set_title(snakemake.params.title, fontsize=10)  # noqa: F821
