@@ -124,7 +124,7 @@ def _backward_scan(v_seq, grad_spikes, tau: float, v_threshold: float, h: float,
     grads, grad_next = [], None
     for t in range(v_seq.shape[0] - 1, -1, -1):
         v = v_seq[t]
-        sg = torch.clamp(h - (v - v_threshold).abs(), min=0.0) / (h * h)
+        sg = surrogate_grad(v, v_threshold, h)
         grad_v = grad_spikes[t] * sg
         if grad_next is not None:
             du_dv = (v < v_threshold).to(v.dtype)
