@@ -23,3 +23,33 @@ def pack_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def tiny_config(pack_dir: Path, method: dict | None = None, **sections) -> dict:
+    """A config of a very narrow ResNet-19 on 128 training and 64 test images of the real
+    MNIST pack, one epoch: what the analysis tests train in seconds."""
+    config = {
+        "seed": 0,
+        "scale": "test",
+        "data": {"name": "mnist", "source": "pack", "pack_dir": str(pack_dir), "train_size": 128,
+                 "test_size": 64, "num_workers": 0, "cache": False},
+        "model": {"name": "resnet19", "width": 0.0625},
+        "method": method or {"name": "mtt", "t_min": 1, "t_max": 4, "samples": 2},
+        "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "calibrate_batches": 2, "amp": False},
+        "eval": {"T": [4]},
+    }
+    for section, values in sections.items():
+        config[section] = {**config.get(section, {}), **values}
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(pack_dir, tmp_path_factory):
+    """A :class:`tfsnn.experiment.Trained` of :func:`tiny_config` (MTT, T_max=4), trained once
+    per test session; analyses must not change it (restore what they touch)."""
+    from tfsnn.config import validate_config
+    from tfsnn.experiment import load_trained, train
+
+    out = tmp_path_factory.mktemp("tiny_trained")
+    train(validate_config(tiny_config(pack_dir)), out, progress=False, device="cpu")
+    return load_trained(out / "checkpoint.pt", device="cpu")

@@ -1,8 +1,10 @@
-"""Command line: ``tfsnn train``, ``tfsnn evaluate`` and ``tfsnn data pack``.
+"""Command line: ``tfsnn train``, ``tfsnn evaluate``, ``tfsnn analyze`` and ``tfsnn data pack``.
 
     tfsnn train --config config/quickstart.yaml --out runs/quickstart [--set train.epochs=3]
     tfsnn evaluate --checkpoint runs/quickstart/checkpoint.pt --T 1 2 4 --configs 3-2-2-3-5-3-6-2 \
         --out runs/quickstart/eval.csv
+    tfsnn analyze noise --checkpoint runs/quickstart/checkpoint.pt --option target=weights \
+        --option sigma2=[0,0.001,0.01] --out runs/quickstart/noise.csv
     tfsnn data pack --dataset cifar100 --train-size 5000 --test-size 1000 --out packs/cifar100.npz
 
 Bad input exits with status 2 and a message naming what is wrong; nothing is written.
@@ -39,8 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--configs", nargs="*", default=None, help="per-stage configurations such as 3-2-2-3")
     ev.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
+    ev.add_argument("--recalibrate", choices=["nonuniform", "all"], default="nonuniform",
+                    help="calibrate BN at non-uniform configurations only (T_max statistics serve every "
+                         "uniform T) or at every one (Table 12)")
     ev.add_argument("--out", required=True, help="CSV of tidy result rows")
     ev.add_argument("--device", default=None)
+
+    an = sub.add_parser("analyze", help="run an analysis of the paper on a checkpoint (see tfsnn.analysis)")
+    an.add_argument("analysis", help="analysis name, e.g. noise, estimation, landscape")
+    an.add_argument("--checkpoint", required=True)
+    an.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an option of the analysis (a YAML value), e.g. sigma2=[0,0.01]")
+    an.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
+    an.add_argument("--out", required=True, help="CSV of tidy result rows")
+    an.add_argument("--device", default=None)
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     pack = data.add_parser("pack", help="write an offline pack (a seeded class-balanced subset) of any dataset")
@@ -66,6 +81,16 @@ def _section_overrides(items: list[str]) -> dict:
             raise ConfigError(f"--set {item!r} must look like section.key=value")
         overrides.setdefault(section, {})[field] = yaml.safe_load(value)
     return overrides
+
+
+def _options(items: list[str]) -> dict:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not (sep and key):
+            raise ConfigError(f"--option {item!r} must look like key=value")
+        options[key] = yaml.safe_load(value)
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,10 +119,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{written['path']}: {args.dataset}, {written['train_size']} train and {written['test_size']} "
                   f"test items from {written['made_from']}, sha256 {written['sha256']}")
+        elif args.command == "analyze":
+            from tfsnn.analysis import run_analysis
+            from tfsnn.experiment import load_trained
+
+            options = _options(args.option)
+            trained = load_trained(args.checkpoint, _section_overrides(args.set), args.device)
+            rows = run_analysis(args.analysis, trained, options)
+            write_csv(rows, args.out)
+            print(f"{args.analysis}: {len(rows)} rows in {args.out}")
         else:
             from tfsnn.experiment import evaluate_checkpoint
 
-            rows = evaluate_checkpoint(args.checkpoint, args.T, args.configs, _section_overrides(args.set), args.device)
+            rows = evaluate_checkpoint(args.checkpoint, args.T, args.configs, _section_overrides(args.set),
+                                       args.device, args.recalibrate)
             write_csv(rows, args.out)
             print(rows[["config", "accuracy", "loss", "bn_calibrated"]].to_string(index=False))
     except (ConfigError, DataError, CheckpointError, ValueError) as err:

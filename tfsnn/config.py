@@ -98,6 +98,7 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(5e-4, ge=0)
     amp: bool = True
     calibrate_batches: int = Field(10, ge=0)
+    eval_uncalibrated: bool = False  # also test before each epoch's BN calibration (Fig. 7C)
 
 
 class EvalConfig(_Strict):

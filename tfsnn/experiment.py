@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from tfsnn.io import load_checkpoint, with_provenance
 from tfsnn.models import build
 from tfsnn.training import Trainer, build_method
 
-__all__ = ["load_data", "build_model", "run_info", "train", "evaluate_checkpoint"]
+__all__ = ["load_data", "build_model", "run_info", "train", "Trained", "load_trained", "evaluate_checkpoint"]
 
 
 def load_data(config: Config) -> tfdata.Datasets:
@@ -55,25 +56,49 @@ def train(config: Config, out_dir: str | Path, progress: bool = True, device=Non
         model, method, datasets.train, datasets.test, out_dir,
         epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
         weight_decay=t.weight_decay, amp=t.amp, calibrate_batches=t.calibrate_batches,
+        eval_uncalibrated=t.eval_uncalibrated,
         eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
         progress=progress, run_info=run_info(config, datasets),
     )
     return trainer.fit()
 
 
-def evaluate_checkpoint(
-    checkpoint: str | Path,
-    T: list[int] | None = None,
-    configs: list[str] | None = None,
-    overrides: dict | None = None,
-    device=None,
-) -> pd.DataFrame:
-    """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``.
+@dataclass
+class Trained:
+    """A trained checkpoint, ready for evaluation and analysis: the model (eval mode, on
+    ``device``), its validated config, datasets, epoch, and the fields every result row of it
+    carries (:meth:`rows`)."""
 
-    BN is calibrated (``train.calibrate_batches`` training batches) at every non-uniform
-    configuration; uniform T use the checkpoint's statistics. ``overrides`` replace config
-    sections (e.g. ``{"data": {"pack_dir": ...}}``) for a checkpoint made on another machine.
-    """
+    model: torch.nn.Module
+    config: Config
+    datasets: tfdata.Datasets
+    device: torch.device
+    epoch: int
+
+    def test_loader(self, batch_size: int | None = None):
+        return tfdata.make_loader(self.datasets.test, batch_size or self.config.train.batch_size, False)
+
+    def train_loader(self, batch_size: int | None = None, seed: int = 0, shuffle: bool = True):
+        """Training batches (augmented as in training), shuffled by a generator seeded from the
+        run's seed and ``seed``; ``shuffle=False`` gives every item once, in order."""
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + seed)
+        return tfdata.make_loader(self.datasets.train, batch_size or self.config.train.batch_size, shuffle, generator)
+
+    @property
+    def calibration_batches(self) -> int:
+        return max(self.config.train.calibrate_batches, 1)
+
+    def rows(self, rows, **fields) -> pd.DataFrame:
+        """``rows`` as a tidy frame with this run's fields and the provenance columns."""
+        info = run_info(self.config, self.datasets)
+        info.pop("config")
+        return with_provenance(rows, checkpoint_epoch=self.epoch, **info, **fields)
+
+
+def load_trained(checkpoint: str | Path, overrides: dict | None = None, device=None) -> Trained:
+    """Load a checkpoint (``weights_only``) with its config and data. ``overrides`` replace
+    config sections (e.g. ``{"data": {"pack_dir": ...}}``) for a checkpoint made on another
+    machine."""
     state = load_checkpoint(checkpoint)
     raw = state["config"]
     for section, values in (overrides or {}).items():
@@ -83,18 +108,34 @@ def evaluate_checkpoint(
     model = build_model(config, datasets)
     model.load_state_dict(state["model"])
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device)
+    model.to(device).eval()
+    return Trained(model, config, datasets, device, state["epoch"])
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    T: list[int] | None = None,
+    configs: list[str] | None = None,
+    overrides: dict | None = None,
+    device=None,
+    recalibrate: str = "nonuniform",
+) -> pd.DataFrame:
+    """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``.
+
+    BN is calibrated (``train.calibrate_batches`` training batches) at every non-uniform
+    configuration (``recalibrate="all"``: at every one, Table 12); otherwise the checkpoint's
+    statistics (from T_max) serve.
+    """
+    trained = load_trained(checkpoint, overrides, device)
+    config = trained.config
     wanted = list(T if T is not None else config.eval.T) + list(configs if configs is not None else config.eval.configs)
-    generator = torch.Generator().manual_seed(config.seed)
-    batch = config.train.batch_size
     rows = evaluate(
-        model,
-        tfdata.make_loader(datasets.test, batch, False),
+        trained.model,
+        trained.test_loader(),
         wanted,
-        device,
-        calibration_loader=tfdata.make_loader(datasets.train, batch, True, generator),
-        calibration_batches=max(config.train.calibrate_batches, 1),
+        trained.device,
+        calibration_loader=trained.train_loader(),
+        calibration_batches=trained.calibration_batches,
+        recalibrate=recalibrate,
     )
-    info = run_info(config, datasets)
-    info.pop("config")
-    return with_provenance(rows, checkpoint_epoch=state["epoch"], **info)
+    return trained.rows(rows)

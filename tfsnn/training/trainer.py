@@ -81,6 +81,7 @@ class Trainer:
         weight_decay: float = 5e-4,
         amp: bool = True,
         calibrate_batches: int = 10,
+        eval_uncalibrated: bool = False,
         eval_T: Sequence[int] = (1, 2, 3, 4, 5, 6),
         seed: int = 0,
         num_workers: int = 0,
@@ -98,6 +99,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs, eta_min=0.0)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp and self.device.type == "cuda")
         self.calibrate_batches = calibrate_batches
+        self.eval_uncalibrated = eval_uncalibrated
         self.eval_T = list(eval_T)
         self.seed, self.num_workers, self.progress = seed, num_workers, progress
         self.run_info = dict(run_info or {})
@@ -169,18 +171,26 @@ class Trainer:
             raise ValueError(f"the training set ({len(self.train_set)} items) holds no full batch of {self.batch_size}")
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        if self.calibrate_batches and self.method.calibrate_bn:
-            calibrate(self.model, self._loader(self.train_set, True, epoch, 3), self.method.t_max,
-                      self.calibrate_batches, self.device)
         rows = [
             {"epoch": epoch, "metric": "train_loss", "T": None, "value": loss_sum / passes},
             {"epoch": epoch, "metric": "train_acc", "T": None, "value": 100.0 * correct / seen},
             {"epoch": epoch, "metric": "lr", "T": None, "value": lr},
         ]
+        calibrating = self.calibrate_batches and self.method.calibrate_bn
+        if calibrating and self.eval_uncalibrated:  # Fig. 7C: the running statistics of training
+            rows += self._test_rows(epoch, "_uncalibrated")
+        if calibrating:
+            calibrate(self.model, self._loader(self.train_set, True, epoch, 3), self.method.t_max,
+                      self.calibrate_batches, self.device)
+        return rows + self._test_rows(epoch)
+
+    def _test_rows(self, epoch: int, suffix: str = "") -> list[dict]:
+        """Test accuracy and loss at ``eval_T`` (metrics ``test_acc{suffix}``, ``test_loss{suffix}``)."""
+        rows = []
         test_loader = self._loader(self.test_set, False, epoch, 4)
         for row in evaluate(self.model, test_loader, self.eval_T, self.device):
-            rows.append({"epoch": epoch, "metric": "test_acc", "T": row["T"], "value": row["accuracy"]})
-            rows.append({"epoch": epoch, "metric": "test_loss", "T": row["T"], "value": row["loss"]})
+            rows.append({"epoch": epoch, "metric": f"test_acc{suffix}", "T": row["T"], "value": row["accuracy"]})
+            rows.append({"epoch": epoch, "metric": f"test_loss{suffix}", "T": row["T"], "value": row["loss"]})
         return rows
 
     def fit(self) -> pd.DataFrame:
