@@ -168,6 +168,7 @@ def main(argv=None) -> None:
     parser.add_argument("--mtt", default="compiled", help="implementation of the MTT timing ('' to skip)")
     parser.add_argument("--memory", action="store_true", help="also activation memory at T=6, batch 64")
     parser.add_argument("--out", default="benchmarks/results/step_time.csv")
+    parser.add_argument("--plot", default=None, help="also a figure (PDF or PNG) of the time ratios to the ANN")
     args = parser.parse_args(argv)
     impls = ["ann"] + [i for i in args.impls if i != "ann"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, implementations {impls}")
@@ -179,8 +180,34 @@ def main(argv=None) -> None:
             rows += time_mtt(net, batch, args.rounds, args.mtt)
         if args.memory:
             rows += memory_at(net, 6, 64, impls)
-    write_csv(with_provenance(pd.DataFrame(rows), device="cpu", threads=torch.get_num_threads()), args.out)
+    frame = with_provenance(pd.DataFrame(rows), device="cpu", threads=torch.get_num_threads())
+    write_csv(frame, args.out)
     print(f"wrote {args.out}")
+    if args.plot:
+        plot(frame, args.plot)
+        print(f"wrote {args.plot}")
+
+
+def plot(frame: pd.DataFrame, path: str) -> None:
+    """Step time over the ANN floor's against T, one panel per network."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from tfsnn.io import atomic_path
+
+    ratios = frame[frame["metric"] == "over_ann_time"]
+    nets = list(dict.fromkeys(ratios["net"]))
+    fig, axes = plt.subplots(1, len(nets), figsize=(4.5 * len(nets), 3.5), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        sns.lineplot(data=ratios[ratios["net"] == net], x="T", y="value", hue="impl", marker="o", ax=ax)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set(title=f"{net}: training step over the ANN floor", ylabel="time ratio (median)")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format=path.rsplit(".", 1)[-1])
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
-"""Command line: ``tfsnn train``, ``tfsnn evaluate``, ``tfsnn analyze`` and ``tfsnn data pack``.
+"""Command line: ``tfsnn train``, ``tfsnn evaluate``, ``tfsnn analyze``, ``tfsnn compare``,
+``tfsnn export-nir``, ``tfsnn diff-results`` and ``tfsnn data pack``.
 
     tfsnn train --config config/quickstart.yaml --out runs/quickstart [--set train.epochs=3]
+    torchrun --nproc_per_node 4 -m tfsnn.cli train --config ... --out ...   (DDP, docs/cluster.md)
     tfsnn evaluate --checkpoint runs/quickstart/checkpoint.pt --T 1 2 4 --configs 3-2-2-3-5-3-6-2 \
         --out runs/quickstart/eval.csv
     tfsnn analyze noise --checkpoint runs/quickstart/checkpoint.pt --option target=weights \
         --option sigma2=[0,0.001,0.01] --out runs/quickstart/noise.csv
+    tfsnn compare results/a/compare-rows.csv results/b/compare-rows.csv --out compare.pdf
+    tfsnn export-nir --checkpoint runs/nmnist/checkpoint.pt --out runs/nmnist/model.nir
+    tfsnn diff-results results/smoke workflow/reference/smoke
     tfsnn data pack --dataset cifar100 --train-size 5000 --test-size 1000 --out packs/cifar100.npz
 
 Bad input exits with status 2 and a message naming what is wrong; nothing is written.
@@ -13,6 +18,7 @@ Bad input exits with status 2 and a message naming what is wrong; nothing is wri
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import yaml
@@ -32,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="YAML experiment config")
     train.add_argument("--out", required=True, help="output folder: checkpoint.pt, metrics.csv")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present)")
+    train.add_argument("--device", default=None,
+                       help="cpu, cuda, cuda:1 ... (default: cuda if present; under torchrun: cuda:LOCAL_RANK)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("evaluate", help="test accuracy of a checkpoint at uniform T and configurations")
@@ -41,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--configs", nargs="*", default=None, help="per-stage configurations such as 3-2-2-3")
     ev.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
+    ev.add_argument("--random-configs", type=int, default=0, metavar="N",
+                    help="also N per-stage configurations drawn uniformly from [1, T_max]^stages")
+    ev.add_argument("--random-seed", type=int, default=0, help="seed of --random-configs")
     ev.add_argument("--recalibrate", choices=["nonuniform", "all"], default="nonuniform",
                     help="calibrate BN at non-uniform configurations only (T_max statistics serve every "
                          "uniform T) or at every one (Table 12)")
@@ -56,6 +66,28 @@ def _parser() -> argparse.ArgumentParser:
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
     an.add_argument("--out", required=True, help="CSV of tidy result rows")
     an.add_argument("--device", default=None)
+
+    cmp = sub.add_parser("compare", help="compare methods from evaluation CSVs of any machines (mean, std over seeds)")
+    cmp.add_argument("csv", nargs="+", help="evaluation CSVs (tfsnn evaluate) or comparison rows of the DAG")
+    cmp.add_argument("--baseline", default=None, help="label the others are compared with (default: MTT)")
+    cmp.add_argument("--reference", default=None, help="reference CSV of the paper's values, e.g. "
+                     "workflow/reference/reference_values.csv")
+    cmp.add_argument("--dataset", default=None, help="the paper's dataset (default: the rows' dataset)")
+    cmp.add_argument("--out", required=True, help="PDF of the comparison")
+    cmp.add_argument("--csv-out", default=None, help="CSV of the comparison")
+
+    nir_ = sub.add_parser("export-nir", help="export a checkpoint to NIR (neuromorphic chips' toolchains load it)")
+    nir_.add_argument("--checkpoint", required=True)
+    nir_.add_argument("--out", required=True, help="the .nir (HDF5) file to write")
+    nir_.add_argument("--dt", type=float, default=1e-3, help="seconds per time step of the continuous-time neurons")
+    nir_.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                      help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
+
+    diff = sub.add_parser("diff-results", help="what moved between fresh result CSVs and reference ones")
+    diff.add_argument("fresh", help="folder of fresh CSVs, e.g. results/smoke")
+    diff.add_argument("reference", help="folder of reference CSVs, e.g. workflow/reference/smoke")
+    diff.add_argument("--atol", type=float, default=1e-6, help="absolute tolerance of a value")
+    diff.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance of a value")
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     pack = data.add_parser("pack", help="write an offline pack (a seeded class-balanced subset) of any dataset")
@@ -102,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, args.set)
             metrics = train(config, args.out, progress=not args.no_progress, device=args.device)
             final = metrics[(metrics.metric == "test_acc") & (metrics.epoch == metrics.epoch.max())]
-            print(f"{config.method.name} {config.model.name} on {config.data.name} "
-                  f"({metrics.data_source.iloc[0]}), epoch {int(final.epoch.max())}: test accuracy (%)")
-            print(final[["T", "value"]].rename(columns={"value": "accuracy"}).to_string(index=False))
-            print(f"checkpoint and metrics in {args.out}")
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 reports
+                print(f"{config.method.name} {config.model.name} on {config.data.name} "
+                      f"({metrics.data_source.iloc[0]}), epoch {int(final.epoch.max())}: test accuracy (%)")
+                print(final[["T", "value"]].rename(columns={"value": "accuracy"}).to_string(index=False))
+                print(f"checkpoint and metrics in {args.out}")
         elif args.command == "data":
             from tfsnn.data import make_pack
 
@@ -119,6 +152,32 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{written['path']}: {args.dataset}, {written['train_size']} train and {written['test_size']} "
                   f"test items from {written['made_from']}, sha256 {written['sha256']}")
+        elif args.command == "compare":
+            from tfsnn.report.compare import read_results, render_comparison
+
+            frame = render_comparison(read_results(args.csv), args.out, args.csv_out, args.baseline,
+                                      args.reference, args.dataset)
+            print(frame[["label", "config", "mean", "std", "seeds", "difference", "verdict"]].to_string(index=False))
+        elif args.command == "export-nir":
+            import nir
+
+            from tfsnn.analysis.nir_export import export_trained_nir
+            from tfsnn.experiment import load_trained
+            from tfsnn.io import atomic_path
+
+            graph = export_trained_nir(load_trained(args.checkpoint, _section_overrides(args.set), "cpu"), None, args.dt)
+            with atomic_path(args.out) as tmp:
+                nir.write(tmp, graph)
+            print(f"{args.out}: {len(graph.nodes)} NIR nodes, {len(graph.edges)} edges")
+        elif args.command == "diff-results":
+            from tfsnn.report.regression import diff_results
+
+            changes = diff_results(args.fresh, args.reference, args.atol, args.rtol)
+            if len(changes):
+                print(changes.to_string(index=False))
+                print(f"{len(changes)} change(s) beyond atol={args.atol}, rtol={args.rtol}")
+                return 1
+            print(f"no change: every CSV of {args.reference} is matched by {args.fresh}")
         elif args.command == "analyze":
             from tfsnn.analysis import run_analysis
             from tfsnn.experiment import load_trained
@@ -131,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from tfsnn.experiment import evaluate_checkpoint
 
+            if args.random_configs < 0:
+                raise ValueError(f"--random-configs must be >= 0, got {args.random_configs}")
             rows = evaluate_checkpoint(args.checkpoint, args.T, args.configs, _section_overrides(args.set),
-                                       args.device, args.recalibrate)
+                                       args.device, args.recalibrate, args.random_configs, args.random_seed)
             write_csv(rows, args.out)
             print(rows[["config", "accuracy", "loss", "bn_calibrated"]].to_string(index=False))
     except (ConfigError, DataError, CheckpointError, ValueError) as err:

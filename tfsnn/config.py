@@ -99,6 +99,7 @@ class TrainConfig(_Strict):
     amp: bool = True
     calibrate_batches: int = Field(10, ge=0)
     eval_uncalibrated: bool = False  # also test before each epoch's BN calibration (Fig. 7C)
+    sync_bn: bool = False  # DDP (torchrun) on GPUs: BN statistics over the global batch (SyncBatchNorm)
 
 
 class EvalConfig(_Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from tfsnn.evaluate import evaluate
 from tfsnn.io import load_checkpoint, with_provenance
 from tfsnn.models import build
 from tfsnn.training import Trainer, build_method
+from tfsnn.training import distributed
 
 __all__ = ["load_data", "build_model", "run_info", "train", "Trained", "load_trained", "evaluate_checkpoint"]
 
@@ -46,21 +48,33 @@ def run_info(config: Config, datasets: tfdata.Datasets) -> dict:
 
 
 def train(config: Config, out_dir: str | Path, progress: bool = True, device=None) -> pd.DataFrame:
-    """Train as ``config`` says into ``out_dir`` (resuming if a checkpoint is there)."""
+    """Train as ``config`` says into ``out_dir`` (resuming if a checkpoint is there); under
+    ``torchrun``, data-parallel with one process per GPU (:mod:`tfsnn.training.distributed`)."""
     datasets = load_data(config)
     torch.manual_seed(config.seed)
     model = build_model(config, datasets)
     method = build_method(config.method.name, **config.method.options())
     t = config.train
-    trainer = Trainer(
-        model, method, datasets.train, datasets.test, out_dir,
-        epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
-        weight_decay=t.weight_decay, amp=t.amp, calibrate_batches=t.calibrate_batches,
-        eval_uncalibrated=t.eval_uncalibrated,
-        eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
-        progress=progress, run_info=run_info(config, datasets),
-    )
-    return trainer.fit()
+    with distributed.session(device) as device:
+        trainer = Trainer(
+            model, method, datasets.train, datasets.test, out_dir,
+            epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
+            weight_decay=t.weight_decay, amp=t.amp, calibrate_batches=t.calibrate_batches,
+            eval_uncalibrated=t.eval_uncalibrated, sync_bn=t.sync_bn,
+            eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
+            progress=progress, run_info=run_info(config, datasets),
+        )
+        return trainer.fit()
+
+
+class _FirstBatches:
+    """The first ``batches`` batches of ``loader``, afresh at every iteration."""
+
+    def __init__(self, loader, batches: int):
+        self.loader, self.batches = loader, batches
+
+    def __iter__(self):
+        return islice(self.loader, self.batches)
 
 
 @dataclass
@@ -83,6 +97,34 @@ class Trained:
         run's seed and ``seed``; ``shuffle=False`` gives every item once, in order."""
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + seed)
         return tfdata.make_loader(self.datasets.train, batch_size or self.config.train.batch_size, shuffle, generator)
+
+    def split_loader(self, split: str, batches: int | None = None, batch_size: int | None = None):
+        """The ``"test"`` set, or the ``"train"`` set without shuffling or augmentation (reloaded
+        with ``augment``, ``autoaugment`` and ``cutout`` off when the run used any): every item
+        once, in order, as evaluation sees it; only the first ``batches`` batches unless None.
+        Re-iterable."""
+        batch_size = batch_size or self.config.train.batch_size
+        if batches is not None and batches < 1:
+            raise ValueError(f"batches must be >= 1 or None, got {batches}")
+        if split == "test":
+            loader = self.test_loader(batch_size)
+        elif split == "train":
+            loader = tfdata.make_loader(self._unaugmented_train(), batch_size, False)
+        else:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        return loader if batches is None else _FirstBatches(loader, batches)
+
+    def _unaugmented_train(self):
+        data = self.config.data
+        if not (data.augment or data.autoaugment or data.cutout):
+            return self.datasets.train
+        plain = data.model_copy(update={"augment": False, "autoaugment": False, "cutout": 0})
+        return load_data(self.config.model_copy(update={"data": plain})).train
+
+    @property
+    def t_max(self) -> int:
+        """The largest time step the model was trained at (SDT: its T)."""
+        return build_method(self.config.method.name, **self.config.method.options()).t_max
 
     @property
     def calibration_batches(self) -> int:
@@ -119,16 +161,24 @@ def evaluate_checkpoint(
     overrides: dict | None = None,
     device=None,
     recalibrate: str = "nonuniform",
+    random_configs: int = 0,
+    random_seed: int = 0,
 ) -> pd.DataFrame:
-    """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``.
+    """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``,
+    plus ``random_configs`` configurations drawn with ``random_seed``, each stage uniform in
+    ``[1, T_max]`` (the same draws for every model of the same depth and ``T_max``).
 
     BN is calibrated (``train.calibrate_batches`` training batches) at every non-uniform
     configuration (``recalibrate="all"``: at every one, Table 12); otherwise the checkpoint's
     statistics (from T_max) serve.
     """
+    from tfsnn.analysis.estimation import sample_configs
+
     trained = load_trained(checkpoint, overrides, device)
     config = trained.config
     wanted = list(T if T is not None else config.eval.T) + list(configs if configs is not None else config.eval.configs)
+    generator = torch.Generator().manual_seed(random_seed)
+    wanted += sample_configs(trained.model.num_stages, random_configs, 1, trained.t_max, generator)
     rows = evaluate(
         trained.model,
         trained.test_loader(),

@@ -1,4 +1,8 @@
-"""Atomic file output, checkpoints and the provenance every result row carries."""
+"""Atomic file output, checkpoints and the provenance every result row carries.
+
+torch is imported only by the checkpoint functions, so the workflow's small jobs (configs,
+tables) start without it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import subprocess
 import tempfile
 from contextlib import contextmanager
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 import tfsnn
 
@@ -60,12 +64,16 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -98,7 +106,7 @@ def _code_version() -> dict:
         "git_commit": commit,
         "git_dirty": dirty,
         "tfsnn_version": tfsnn.__version__,
-        "torch_version": torch.__version__,
+        "torch_version": version("torch"),
         "python_version": platform.python_version(),
     }
 

@@ -1,6 +1,13 @@
 """The paper's analyses of a trained TFSNN, each a function of a :class:`tfsnn.experiment.Trained`
-registered by name (:mod:`tfsnn.analysis.registry`) for ``tfsnn analyze``."""
+registered by name (:mod:`tfsnn.analysis.registry`) for ``tfsnn analyze``:
 
-from tfsnn.analysis.registry import ANALYSES, register, run_analysis
+``estimation`` (4.3.3, 5.3, A.3, A.9: accuracy model, firing-rate energy, search), ``noise``
+(Fig. 5, 6), ``landscape`` (Fig. 9), ``gradients`` (Table 13, 4.2), ``early_exit`` (Table 5),
+``event_driven`` (Table 7); and :func:`export_nir` (a network for neuromorphic toolchains).
+"""
 
-__all__ = ["ANALYSES", "register", "run_analysis"]
+from tfsnn.analysis.registry import ANALYSES, register, run_analysis  # isort: skip  (modules below register)
+from tfsnn.analysis import early_exit, energy, estimation, event_driven, gradients, landscape, noise  # noqa: F401
+from tfsnn.analysis.nir_export import export_nir, export_trained_nir, run_nir
+
+__all__ = ["ANALYSES", "register", "run_analysis", "export_nir", "export_trained_nir", "run_nir"]

@@ -4,14 +4,19 @@ Every epoch ends with (1) BN calibration at the method's ``t_max`` on ``calibrat
 training batches (as the authors' code does; skipped for a method whose ``calibrate_bn`` is
 False, i.e. SDT), (2) test accuracy at each ``eval_T``, (3) the metrics CSV and the checkpoint,
 both written atomically. The data order, augmentation and sampled configurations of epoch
-``e`` depend only on ``(seed, e)``, so a run resumed from its checkpoint after epoch ``k``
-ends with the same weights as one never interrupted.
+``e`` depend only on ``(seed, e)`` (and the rank), so a run resumed from its checkpoint after
+epoch ``k`` ends with the same weights as one never interrupted.
+
+Under ``torchrun`` the trainer runs data-parallel (DDP, :mod:`tfsnn.training.distributed`):
+``batch_size`` stays the global batch, every rank trains on its slice of it with the same
+configurations, and rank 0 alone writes the checkpoint and metrics.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,7 @@ from tfsnn.bn import calibrate
 from tfsnn.data import make_loader
 from tfsnn.evaluate import evaluate
 from tfsnn.io import CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
+from tfsnn.training import distributed
 from tfsnn.training.methods import Method
 
 __all__ = ["Trainer", "train_step", "build_optimizer", "epoch_seed"]
@@ -31,9 +37,11 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 
 
-def epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    """An independent 63-bit seed for ``stream`` of ``epoch`` of run ``seed``."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)[0] >> 1)
+def epoch_seed(seed: int, epoch: int, stream: int, rank: int = 0) -> int:
+    """An independent 63-bit seed for ``stream`` of ``epoch`` of run ``seed`` on process ``rank``
+    (rank 0: the seed of a single process)."""
+    entropy = [seed, epoch, stream] + ([rank] if rank else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
 
 def build_optimizer(model, name: str, lr: float, momentum: float, weight_decay: float):
@@ -46,14 +54,20 @@ def build_optimizer(model, name: str, lr: float, momentum: float, weight_decay: 
 
 def train_step(model, method: Method, optimizer, scaler, inputs, targets, generator) -> list[dict]:
     """One iteration of Algorithm 1: for each configuration the method draws, forward, loss and
-    backward (gradients accumulate, Eq. 10); then ONE optimizer step. Returns a row per pass."""
+    backward (gradients accumulate, Eq. 10); then ONE optimizer step. Returns a row per pass.
+
+    For a DDP ``model`` all passes but the last run under ``no_sync()``: the last backward
+    all-reduces the summed gradients once."""
     device = inputs.device
     optimizer.zero_grad(set_to_none=True)
     passes = []
-    for config in method.configurations(model.num_stages, generator):
-        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
-            loss, output = method.loss(model, inputs, targets, config)
-        scaler.scale(loss).backward()
+    configs = method.configurations(model.num_stages, generator)
+    for i, config in enumerate(configs):
+        local = model.no_sync() if hasattr(model, "no_sync") and i < len(configs) - 1 else nullcontext()
+        with local:
+            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+                loss, output = method.loss(model, inputs, targets, config)
+            scaler.scale(loss).backward()
         passes.append(
             {"config": str(config), "loss": float(loss.detach()), "correct": int((output.argmax(1) == targets).sum())}
         )
@@ -63,7 +77,11 @@ def train_step(model, method: Method, optimizer, scaler, inputs, targets, genera
 
 
 class Trainer:
-    """Trains ``model`` with ``method``; resumes from ``out_dir/checkpoint.pt`` when present."""
+    """Trains ``model`` with ``method``; resumes from ``out_dir/checkpoint.pt`` when present.
+
+    In a process group (torchrun; see :func:`tfsnn.training.distributed.session`) it trains
+    data-parallel: ``batch_size`` is the global batch, ``sync_bn`` turns the BNs into
+    SyncBatchNorm (CUDA only), ``device`` is this rank's."""
 
     def __init__(
         self,
@@ -84,24 +102,34 @@ class Trainer:
         eval_uncalibrated: bool = False,
         eval_T: Sequence[int] = (1, 2, 3, 4, 5, 6),
         seed: int = 0,
+        sync_bn: bool = False,
         num_workers: int = 0,
         device: str | torch.device | None = None,
         progress: bool = True,
         run_info: dict | None = None,
     ):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        self.rank_batch = distributed.per_rank_batch(batch_size, self.world_size)
+        if sync_bn and self.world_size > 1:
+            if self.device.type != "cuda":
+                raise ValueError("train.sync_bn: SyncBatchNorm needs CUDA devices")
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(self.device)
+        # what the passes run: the model itself, or DDP around it (same parameters)
+        self.trained = distributed.DataParallelTFSNN(self.model, self.device) if self.world_size > 1 else self.model
         self.method = method
         self.train_set, self.test_set = train_set, test_set
         self.out_dir = Path(out_dir)
         self.epochs, self.batch_size = epochs, batch_size
-        self.optimizer = build_optimizer(model, optimizer, lr, momentum, weight_decay)
+        self.optimizer = build_optimizer(self.model, optimizer, lr, momentum, weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs, eta_min=0.0)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp and self.device.type == "cuda")
         self.calibrate_batches = calibrate_batches
         self.eval_uncalibrated = eval_uncalibrated
         self.eval_T = list(eval_T)
-        self.seed, self.num_workers, self.progress = seed, num_workers, progress
+        self.seed, self.num_workers = seed, num_workers
+        self.progress = progress and self.rank == 0
         self.run_info = dict(run_info or {})
         self.epoch = 0
         self.history: list[dict] = []
@@ -113,6 +141,15 @@ class Trainer:
     def _loader(self, dataset, train: bool, epoch: int, stream: int):
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, stream))
         return make_loader(dataset, self.batch_size, train, generator, self.num_workers)
+
+    def _train_loader(self, epoch: int):
+        """This rank's slice of every global batch of the epoch's seeded order."""
+        order = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 2))
+        shard = distributed.Shard(
+            self.train_set, distributed.shard_order(len(self.train_set), self.batch_size, self.rank,
+                                                    self.world_size, order))
+        workers = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 2, self.rank))
+        return make_loader(shard, self.rank_batch, False, workers, self.num_workers)
 
     def resume(self) -> bool:
         """Load ``out_dir/checkpoint.pt`` if it exists; True if it did."""
@@ -152,21 +189,23 @@ class Trainer:
         return with_provenance(self.history, **fields)
 
     def train_epoch(self, epoch: int) -> list[dict]:
-        torch.manual_seed(epoch_seed(self.seed, epoch, 0))  # augmentation draws
-        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 1))  # configurations
-        loader = self._loader(self.train_set, True, epoch, 2)
-        self.model.train()
+        torch.manual_seed(epoch_seed(self.seed, epoch, 0, self.rank))  # augmentation draws
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 1))  # configurations: all ranks
+        loader = self._train_loader(epoch)
+        self.trained.train()
         loss_sum, correct, seen, passes = 0.0, 0, 0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{self.epochs}", disable=not self.progress, leave=False)
         for inputs, targets in bar:
             inputs = inputs.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
-            rows = train_step(self.model, self.method, self.optimizer, self.scaler, inputs, targets, generator)
+            rows = train_step(self.trained, self.method, self.optimizer, self.scaler, inputs, targets, generator)
             loss_sum += sum(r["loss"] for r in rows)
             correct += sum(r["correct"] for r in rows)
             passes += len(rows)
             seen += len(rows) * len(targets)
             bar.set_postfix(loss=f"{loss_sum / passes:.3f}", acc=f"{100 * correct / seen:.1f}")
+        # over the ranks: the mean of the ranks' mean losses is the global batch's mean loss
+        loss_sum, correct, seen, passes = distributed.all_reduce_sum([loss_sum, correct, seen, passes], self.device)
         if seen == 0:
             raise ValueError(f"the training set ({len(self.train_set)} items) holds no full batch of {self.batch_size}")
         lr = self.optimizer.param_groups[0]["lr"]
@@ -179,31 +218,39 @@ class Trainer:
         calibrating = self.calibrate_batches and self.method.calibrate_bn
         if calibrating and self.eval_uncalibrated:  # Fig. 7C: the running statistics of training
             rows += self._test_rows(epoch, "_uncalibrated")
-        if calibrating:
+        if calibrating:  # every rank on the same batches (SyncBatchNorm needs them all); rank 0's are tested
             calibrate(self.model, self._loader(self.train_set, True, epoch, 3), self.method.t_max,
                       self.calibrate_batches, self.device)
         return rows + self._test_rows(epoch)
 
     def _test_rows(self, epoch: int, suffix: str = "") -> list[dict]:
-        """Test accuracy and loss at ``eval_T`` (metrics ``test_acc{suffix}``, ``test_loss{suffix}``)."""
+        """Test accuracy and loss at ``eval_T`` (metrics ``test_acc{suffix}``, ``test_loss{suffix}``),
+        with rank 0's BN statistics, each rank testing every ``world_size``-th item, the counts summed
+        over the ranks."""
+        distributed.broadcast_bn_buffers(self.model)
+        shard = distributed.Shard(self.test_set, list(range(self.rank, len(self.test_set), self.world_size)))
         rows = []
-        test_loader = self._loader(self.test_set, False, epoch, 4)
-        for row in evaluate(self.model, test_loader, self.eval_T, self.device):
-            rows.append({"epoch": epoch, "metric": f"test_acc{suffix}", "T": row["T"], "value": row["accuracy"]})
-            rows.append({"epoch": epoch, "metric": f"test_loss{suffix}", "T": row["T"], "value": row["loss"]})
+        for row in evaluate(self.model, self._loader(shard, False, epoch, 4), self.eval_T, self.device):
+            correct, loss_sum, count = distributed.all_reduce_sum(
+                [round(row["accuracy"] * row["samples"] / 100), row["loss"] * row["samples"], row["samples"]],
+                self.device)
+            rows.append({"epoch": epoch, "metric": f"test_acc{suffix}", "T": row["T"], "value": 100 * correct / count})
+            rows.append({"epoch": epoch, "metric": f"test_loss{suffix}", "T": row["T"], "value": loss_sum / count})
         return rows
 
     def fit(self) -> pd.DataFrame:
         """Train the remaining epochs; returns the metrics table (also in ``out_dir/metrics.csv``)."""
-        if self.resume():
+        main = self.rank == 0  # writes files and prints; every rank keeps the same history
+        if self.resume() and main:
             write_csv(self.metrics(), self.out_dir / METRICS)  # in case a kill hit between the two writes
         while self.epoch < self.epochs:
             start = time.perf_counter()
             rows = self.train_epoch(self.epoch + 1)
             self.epoch += 1
             self.history.extend(rows)
-            self._save()
-            write_csv(self.metrics(), self.out_dir / METRICS)
-            accs = ", ".join(f"T={r['T']}: {r['value']:.2f}" for r in rows if r["metric"] == "test_acc")
-            tqdm.write(f"epoch {self.epoch}/{self.epochs} ({time.perf_counter() - start:.0f}s) test acc {accs}")
+            if main:
+                self._save()
+                write_csv(self.metrics(), self.out_dir / METRICS)
+                accs = ", ".join(f"T={r['T']}: {r['value']:.2f}" for r in rows if r["metric"] == "test_acc")
+                tqdm.write(f"epoch {self.epoch}/{self.epochs} ({time.perf_counter() - start:.0f}s) test acc {accs}")
         return self.metrics()

@@ -9,6 +9,9 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
+from tfsnn.report import tables
+from tfsnn.report.claims import CLAIMS
+
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -23,13 +26,10 @@ REFERENCE = "workflow/reference/reference_values.csv"
 wildcard_constraints:
     scale=SCALE_NAME,
     run=r"[A-Za-z0-9_.=-]+",
-    Ts=r"\d+(-\d+)*",
 
 
 # training config (as `tfsnn train` reads it) of every run a table asked for, by run name
 RUNS = {}
-# names of the tables the included rules files make (each appends its own)
-TABLES = []
 
 
 def dataset_used(dataset):
@@ -48,17 +48,25 @@ def trained_T(options):
     return options.get("T", options.get("t_max"))
 
 
-def run(dataset, family, method, seed=0, **options):
+def family_T(family):
+    """The time steps of the inputs of a sequence/audio family (its first stage's T, A.12)."""
+    return SCALE["experiments"][family]["T"]
+
+
+def run(dataset, family, method, seed=0, model=None, **options):
     """Register the training run of ``method`` (with its ``options``) on ``dataset`` with the
-    settings of experiment ``family`` at this scale; returns its name."""
+    settings of experiment ``family`` at this scale (``model``: fields that replace the
+    family's, e.g. ``{"granularity": 2}``); returns its name."""
     used = dataset_used(dataset)
-    name = "-".join([used, family, method, *(f"{k}{v}" for k, v in sorted(options.items())), f"seed{seed}"])
-    experiment = SCALE["experiments"][family]
+    model = model or {}
+    settings = [*(f"{k}{v}" for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items()))]
+    name = "-".join([used, family, method, *settings, f"seed{seed}"])
+    experiment = {k: v for k, v in SCALE["experiments"][family].items() if k != "T"}
     RUNS[name] = {
         "seed": seed,
         "scale": SCALE_NAME,
         "data": {"name": used, **SCALE["data"], **experiment.get("data", {})},
-        "model": experiment["model"],
+        "model": {**experiment["model"], **model},
         "method": {"name": method, **options},
         "train": experiment["train"],
         "eval": {"T": [trained_T(options)]},
@@ -70,6 +78,18 @@ def run_config(wildcards):
     return RUNS[wildcards.run]
 
 
+def check_runs():
+    """Validate the training config of every registered run as `tfsnn train` will, when the
+    workflow is parsed: a bad scale file fails at once, naming the run and the field."""
+    from tfsnn.config import ConfigError, validate_config
+
+    for name, settings in RUNS.items():
+        try:
+            validate_config(settings)
+        except ConfigError as err:
+            raise ValueError(f"config/scales/{SCALE_NAME}.yaml gives run {name} a bad config: {err}") from None
+
+
 def partial_dir(wildcards, output):
     """Where `tfsnn train` writes (and resumes from) a run: named by its config's hash, so a
     changed config starts afresh instead of resuming another config's checkpoint."""
@@ -77,23 +97,79 @@ def partial_dir(wildcards, output):
     return Path(output.checkpoint).parent / f"partial-{hashlib.sha256(settings).hexdigest()[:16]}"
 
 
-def evaluation_of(name, Ts):
-    """The CSV of run ``name`` tested at the uniform time steps ``Ts``."""
-    return f"results/{SCALE_NAME}/evals/{name}/T{'-'.join(map(str, Ts))}.csv"
+# what every evaluation a table or figure asked for tests, by "run/tag" (rule evaluate)
+EVALUATIONS = {}
 
 
-def table_part(dataset, family, method, Ts, rows_T=None, **options):
-    """A part of a table: the evaluation CSV of the run of ``method`` (with ``options``) on
-    ``dataset`` tested at ``Ts``, the time steps of it that give rows (default: all of ``Ts``),
-    the paper's dataset and the stand-in used for it at this scale ("" if none)."""
-    name = run(dataset, family, method, **options)
-    return {"csv": evaluation_of(name, Ts), "T": list(rows_T or Ts), "dataset": dataset,
-            "stand_in": stand_in_note(dataset)}
+def evaluation_of(name, Ts, recalibrate="nonuniform", random_configs=0, random_seed=0):
+    """The CSV of run ``name`` tested at the uniform time steps ``Ts`` and at ``random_configs``
+    per-stage configurations drawn with ``random_seed`` (BN calibrated at each non-uniform
+    configuration; ``recalibrate="all"``: at each T too, Table 12)."""
+    tag = f"T{'-'.join(map(str, Ts))}"
+    if random_configs:
+        tag += f"-random{random_configs}-seed{random_seed}"
+    if recalibrate != "nonuniform":
+        tag += f"-recalibrate-{recalibrate}"
+    EVALUATIONS[f"{name}/{tag}"] = {"T": list(Ts), "recalibrate": recalibrate, "random_configs": random_configs,
+                                    "random_seed": random_seed}
+    return f"results/{SCALE_NAME}/evals/{name}/{tag}.csv"
 
 
-def table_inputs(parts):
-    """The evaluation CSVs of a table's parts (method label -> list of parts)."""
-    return sorted({part["csv"] for label_parts in parts.values() for part in label_parts})
+# options of every analysis a table or figure asked for, by "run/key" (rule analyze)
+ANALYSES = {}
+
+
+def analysis_of(name, analysis, **options):
+    """The CSV of ``tfsnn analyze {analysis}`` on run ``name``; ``options`` are added to the
+    scale's settings of that analysis (section ``analyses``)."""
+    options = {**SCALE["analyses"].get(analysis, {}), **options}
+    tag = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
+    key = f"{analysis}-{tag}"
+    ANALYSES[f"{name}/{key}"] = {"analysis": analysis, "options": options}
+    return f"results/{SCALE_NAME}/analyses/{name}/{key}.csv"
+
+
+def metrics_of(name):
+    """The per-epoch metrics CSV of training run ``name``."""
+    return f"results/{SCALE_NAME}/runs/{name}/metrics.csv"
+
+
+def evaluation_part(method, dataset, family, training, Ts, rows_T=None, seed=0, timestep="T", model=None,
+                    recalibrate="nonuniform", **options):
+    """A table part (tfsnn.report.tables.part): the run of ``training`` (a method name, with
+    ``options``; ``model`` as in run()) on ``dataset`` tested at ``Ts``, giving the rows of
+    ``rows_T`` (default all) under the paper's label ``method``."""
+    name = run(dataset, family, training, seed=seed, model=model, **options)
+    return tables.part(evaluation_of(name, Ts, recalibrate), method, dataset, stand_in_note(dataset),
+                       select={"T": list(rows_T or Ts)}, timestep=timestep)
+
+
+def seeds():
+    """The seeds every headline comparison is trained with at this scale."""
+    return SCALE["seeds"]
+
+
+# tables of the paper: name -> {"title", "parts"} (rules table_csv, table_pdf in report.smk)
+TABLES = {}
+# figures of the paper: name -> {"inputs": {key: csv}, "params": {...}} (rule figure)
+FIGURES = {}
+
+
+def table(name, title, parts):
+    TABLES[name] = {"title": title, "parts": parts}
+
+
+def figure(name, inputs, **params):
+    FIGURES[name] = {"inputs": inputs, "params": params}
+
+
+def part_inputs(parts):
+    return sorted({p["csv"] for p in parts})
+
+
+def training_launcher(gpus):
+    """`tfsnn` for one process; torchrun with one process per GPU (DDP) for several."""
+    return "tfsnn" if gpus <= 1 else f"torchrun --standalone --nproc_per_node {gpus} -m tfsnn.cli"
 
 
 def env_prefix():
@@ -101,5 +177,6 @@ def env_prefix():
     return " ".join(f"{key}={shlex.quote(value)}" for key, value in SCALE["env"].items())
 
 
-def table_targets():
-    return [f"figures/{SCALE_NAME}/{table}.pdf" for table in TABLES]
+def report_targets():
+    """Every table and figure of the paper at this scale."""
+    return [f"figures/{SCALE_NAME}/{name}.pdf" for name in [*TABLES, *FIGURES]]

@@ -1,51 +1,35 @@
 # Table 4: temporal flexibility. One MTT model per dataset (s=3, T_min=1), tested at uniform T:
 # ResNet-19 on CIFAR-10/100 and ResNet-34 on ImageNet (T_max=6, tested at T=2..6), ResNet-18 on
-# CIFAR10-DVS and N-Caltech101 (T_max=10 frames, tested at T=2,4,6,8,10).
+# CIFAR10-DVS and N-Caltech101 (T_max=10 frames, tested at T=2,4,6,8,10). Tables 2 and 3
+# (comparisons with the literature) take their MTT rows from the same tests.
 
-TABLE4_STATIC_T = [2, 3, 4, 5, 6]
-TABLE4_DVS_T = [2, 4, 6, 8, 10]
-TABLE4_PARTS = {
-    "MTT": [
-        table_part(dataset, family, "mtt", Ts, t_min=1, t_max=max(Ts), samples=3)
-        for dataset, family, Ts in [
-            ("cifar10", "cifar-resnet19", TABLE4_STATIC_T),
-            ("cifar100", "cifar-resnet19", TABLE4_STATIC_T),
-            ("imagenet", "imagenet-resnet34", TABLE4_STATIC_T),
-            ("cifar10dvs", "dvs-resnet18", TABLE4_DVS_T),
-            ("ncaltech101", "dvs-resnet18", TABLE4_DVS_T),
-        ]
-    ],
-}
-TABLES.append("table4")
+STATIC_T = [2, 3, 4, 5, 6]
+DVS_T = [2, 4, 6, 8, 10]
+FLEXIBILITY = [
+    ("cifar10", "cifar-resnet19", STATIC_T),
+    ("cifar100", "cifar-resnet19", STATIC_T),
+    ("imagenet", "imagenet-resnet34", STATIC_T),
+    ("cifar10dvs", "dvs-resnet18", DVS_T),
+    ("ncaltech101", "dvs-resnet18", DVS_T),
+]
 
 
-rule table4_csv:
-    input:
-        table_inputs(TABLE4_PARTS),
-    output:
-        "results/{scale}/table4.csv",
-    params:
-        table="table4",
-        parts=TABLE4_PARTS,
-    conda:
-        "../envs/tfsnn.yaml"
-    log:
-        "results/{scale}/logs/table4_csv.log",
-    script:
-        "../scripts/assemble_table.py"
+def mtt_part(dataset, family, Ts, rows_T=None, seed=0):
+    return evaluation_part("MTT", dataset, family, "mtt", Ts, rows_T, seed, t_min=1, t_max=max(Ts), samples=3)
 
 
-rule table4_pdf:
-    input:
-        table="results/{scale}/table4.csv",
-        reference=REFERENCE,
-    output:
-        "figures/{scale}/table4.pdf",
-    params:
-        title="Table 4: top-1 accuracy (%) of one MTT model at each uniform T",
-    conda:
-        "../envs/tfsnn.yaml"
-    log:
-        "results/{scale}/logs/table4_pdf.log",
-    script:
-        "../scripts/render_table.py"
+table(
+    "table4",
+    "Table 4: top-1 accuracy (%) of one MTT model at each uniform T",
+    [mtt_part(dataset, family, Ts, seed=seed) for seed in seeds() for dataset, family, Ts in FLEXIBILITY],
+)
+table(
+    "table2",
+    "Table 2: MTT against directly trained SNNs of the literature (their rows: the paper's)",
+    [mtt_part(dataset, family, Ts, [6, 4, 2], seed) for seed in seeds() for dataset, family, Ts in FLEXIBILITY[:3]],
+)
+table(
+    "table3",
+    "Table 3: MTT on neuromorphic datasets against the literature (their rows: the paper's)",
+    [mtt_part(dataset, family, Ts, [10], seed) for seed in seeds() for dataset, family, Ts in FLEXIBILITY[3:]],
+)

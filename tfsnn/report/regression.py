@@ -1,0 +1,75 @@
+"""Compare a fresh run's result CSVs with committed reference CSVs (the smoke scale's are in
+``workflow/reference/smoke/``) and say what moved: ``tfsnn diff-results results/smoke
+workflow/reference/smoke``.
+
+Rows are matched on every column that is neither a measured value nor provenance (code
+version, commit, time); a measured value (``VALUE_COLUMNS``) has moved when
+``|fresh - reference| > atol + rtol * |reference|``. Rows only one side has are reported too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "diff_frames", "diff_results"]
+
+VALUE_COLUMNS = ("value", "accuracy", "loss", "effect", "std", "se", "mean", "difference", "ours", "ours - paper")
+PROVENANCE_COLUMNS = ("schema_version", "git_commit", "git_dirty", "tfsnn_version", "torch_version",
+                      "python_version")
+
+
+def diff_frames(fresh: pd.DataFrame, reference: pd.DataFrame, atol: float, rtol: float) -> list[dict]:
+    """What moved between two versions of one CSV: one dict per moved value or unmatched row."""
+    values = [c for c in VALUE_COLUMNS if c in reference.columns]
+    keys = [c for c in reference.columns if c not in values and c not in PROVENANCE_COLUMNS]
+    missing_keys = sorted(set(keys) - set(fresh.columns))
+    if missing_keys:
+        return [{"change": "columns missing", "detail": ", ".join(missing_keys)}]
+    left = reference[keys + values].astype({k: str for k in keys})
+    right = fresh[keys + [v for v in values if v in fresh.columns]].astype({k: str for k in keys})
+    merged = left.merge(right, on=keys, how="outer", suffixes=("_reference", "_fresh"), indicator=True)
+    changes = []
+    for row in merged[merged["_merge"] != "both"].itertuples(index=False):
+        where = "reference only" if row._merge == "left_only" else "fresh only"
+        changes.append({"change": f"row in {where}", "detail": _describe(row, keys)})
+    both = merged[merged["_merge"] == "both"]
+    for value in values:
+        if f"{value}_fresh" not in both:
+            changes.append({"change": "column missing", "detail": value})
+            continue
+        ref = pd.to_numeric(both[f"{value}_reference"], errors="coerce").to_numpy(float)
+        new = pd.to_numeric(both[f"{value}_fresh"], errors="coerce").to_numpy(float)
+        moved = ~(np.isclose(new, ref, atol=atol, rtol=rtol, equal_nan=True))
+        for i in np.flatnonzero(moved):
+            row = both.iloc[i]
+            changes.append({"change": f"{value} moved", "reference": ref[i], "fresh": new[i],
+                            "detail": _describe(row, keys)})
+    return changes
+
+
+def _describe(row, keys) -> str:
+    get = row.get if isinstance(row, pd.Series) else lambda k: getattr(row, k, "")
+    shown = [k for k in keys if k not in ("data_source", "config_hash", "scale") and str(get(k)) not in ("", "nan")]
+    return ", ".join(f"{k}={get(k)}" for k in shown[:8])
+
+
+def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-6) -> pd.DataFrame:
+    """Every change between the CSVs of ``reference_dir`` and those of the same name in
+    ``fresh_dir`` (a file missing from ``fresh_dir`` is a change)."""
+    fresh_dir, reference_dir = Path(fresh_dir), Path(reference_dir)
+    references = sorted(reference_dir.glob("*.csv"))
+    if not references:
+        raise ValueError(f"{reference_dir} holds no reference CSVs")
+    changes = []
+    for path in references:
+        fresh = fresh_dir / path.name
+        if not fresh.is_file():
+            changes.append({"file": path.name, "change": "file missing"})
+            continue
+        for change in diff_frames(pd.read_csv(fresh, keep_default_na=False), pd.read_csv(path, keep_default_na=False),
+                                  atol, rtol):
+            changes.append({"file": path.name, **change})
+    return pd.DataFrame(changes, columns=["file", "change", "reference", "fresh", "detail"])

@@ -1,0 +1,22 @@
+# Tables 14-16: sequence and audio tasks (A.12). Fully connected LIF networks; the first stage
+# runs at the input's T and MTT samples the later stages monotonically non-increasing.
+# sequential MNIST: 2x64, tau 0.99; SHD and SSC: 70 inputs, 3x128, tau 0.9753 (150 and 60 epochs).
+
+
+def sequence_parts(dataset, family):
+    T = family_T(family)
+    return [
+        part
+        for seed in seeds()
+        for part in [
+            evaluation_part("SDT", dataset, family, "sdt", [T], seed=seed, timestep=None, T=T),
+            evaluation_part("MTT", dataset, family, "mtt", [T], seed=seed, timestep=None, t_min=1, t_max=T,
+                            samples=3, monotone=True),
+        ]
+    ]
+
+
+table("table14", "Table 14: sequential MNIST, SDT and MTT (the RNN row: the paper's)",
+      sequence_parts("seqmnist", "seqmnist-fc"))
+table("table15", "Table 15: SHD, SDT and MTT", sequence_parts("shd", "shd-fc"))
+table("table16", "Table 16: SSC, SDT and MTT", sequence_parts("ssc", "ssc-fc"))
