@@ -9,9 +9,10 @@ the LIF and BN elementwise work is not counted), and multiplies by
 
 the expected time steps being ``T`` for SDT and ``samples x (t_min + t_max) / 2`` for NMT and
 MTT (every stage's T uniform; stage 1 at the input's T for monotone MTT is counted as the
-mean too). GPU-hours assume ``--tflops`` sustained (default 100 TFLOP/s, about a tenth of an
-H100's dense bf16 peak: SNN training is bound by memory traffic more than by its
-convolutions); no GPU measured them, so treat them as an order of magnitude.
+mean too). GPU-hours assume ``--tflops`` sustained (default 25 TFLOP/s, a few percent of an
+H100's dense bf16 peak: SNN training is bound by the memory traffic of its LIF, BN and TTM
+steps more than by its convolutions); no GPU measured them, so treat them as an order of
+magnitude and rescale with your own measured throughput.
 
     python benchmarks/paper_cost.py --configs results/paper/configs --out benchmarks/results/paper_cost.csv
 """
@@ -19,6 +20,7 @@ convolutions); no GPU measured them, so treat them as an order of magnitude.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +33,9 @@ from tfsnn.config import validate_config
 from tfsnn.data import DATASETS
 from tfsnn.io import with_provenance, write_csv
 from tfsnn.models import build
+
+# FLOPs are counted in eager mode (a torch.compile'd LIF cannot run under the FLOP counter)
+os.environ["TFSNN_LIF_BACKEND"] = "fused"
 
 # training items and one input's shape (as the model sees one time step) of each dataset
 DATASET_SHAPES = {
@@ -71,7 +76,7 @@ def expected_steps(method: dict) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default="results/paper/configs", help="folder of the DAG's training configs")
-    parser.add_argument("--tflops", type=float, default=100.0, help="sustained TFLOP/s assumed per GPU")
+    parser.add_argument("--tflops", type=float, default=25.0, help="sustained TFLOP/s assumed per GPU")
     parser.add_argument("--out", default="benchmarks/results/paper_cost.csv")
     args = parser.parse_args(argv)
     rows = []

@@ -3,11 +3,13 @@ registered by name (:mod:`tfsnn.analysis.registry`) for ``tfsnn analyze``:
 
 ``estimation`` (4.3.3, 5.3, A.3, A.9: accuracy model, firing-rate energy, search), ``noise``
 (Fig. 5, 6), ``landscape`` (Fig. 9), ``gradients`` (Table 13, 4.2), ``early_exit`` (Table 5),
-``event_driven`` (Table 7); and :func:`export_nir` (a network for neuromorphic toolchains).
+``event_driven`` (Table 7), ``bn_statistics`` (Table 12); and :func:`export_nir` (a network for neuromorphic toolchains).
 """
 
 from tfsnn.analysis.registry import ANALYSES, register, run_analysis  # isort: skip  (modules below register)
-from tfsnn.analysis import early_exit, energy, estimation, event_driven, gradients, landscape, noise  # noqa: F401
+from tfsnn.analysis import (  # noqa: F401
+    bn_statistics, early_exit, energy, estimation, event_driven, gradients, landscape, noise,
+)
 from tfsnn.analysis.nir_export import export_nir, export_trained_nir, run_nir
 
 __all__ = ["ANALYSES", "register", "run_analysis", "export_nir", "export_trained_nir", "run_nir"]

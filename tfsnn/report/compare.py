@@ -99,7 +99,8 @@ def comparison_pdf(frame: pd.DataFrame, title: str, notes: list[str], path) -> N
              cell(r.difference) if r.verdict else "", r.verdict] for r in frame.itertuples()]
     fig, ax = plt.subplots(figsize=(8, 0.22 * (len(rows) + 1) + 0.4))
     ax.axis("off")
-    grid = ax.table(cellText=rows, colLabels=labels, bbox=[0, 0, 1, 1])
+    widths = [0.13, 0.22, 0.09, 0.09, 0.07, 0.09, 0.09, 0.22]
+    grid = ax.table(cellText=rows, colLabels=labels, colWidths=widths, bbox=[0, 0, 1, 1])
     grid.auto_set_font_size(False)
     grid.set_fontsize(7)
     ax.set_title(title, fontsize=9)

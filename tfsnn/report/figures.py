@@ -28,6 +28,7 @@ def noise(data: pd.DataFrame, ax, target: str = "weights", **_):
         stats = rows.groupby("sigma2")["value"].agg(["mean", "min", "max"])
         ax.plot(stats.index, stats["mean"], marker="o", label=label)
         ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.25)
+    ax.legend(title="training")
     ax.set(xlabel=r"noise variance $\sigma^2$", ylabel="test accuracy (%)",
            title=f"Gaussian noise on the {target}: mean, min and max over repeats")
 

@@ -3,6 +3,7 @@
 # trained once per scale.
 import hashlib
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def run(dataset, family, method, seed=0, model=None, **options):
     used = dataset_used(dataset)
     model = model or {}
     settings = [*(f"{k}{v}" for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items()))]
-    name = "-".join([used, family, method, *settings, f"seed{seed}"])
+    # a file name: a method named by module path (my_methods:Mine) becomes my_methods.Mine
+    name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, *settings, f"seed{seed}"]))
     experiment = {k: v for k, v in SCALE["experiments"][family].items() if k != "T"}
     RUNS[name] = {
         "seed": seed,
@@ -101,17 +103,13 @@ def partial_dir(wildcards, output):
 EVALUATIONS = {}
 
 
-def evaluation_of(name, Ts, recalibrate="nonuniform", random_configs=0, random_seed=0):
+def evaluation_of(name, Ts, random_configs=0, random_seed=0):
     """The CSV of run ``name`` tested at the uniform time steps ``Ts`` and at ``random_configs``
-    per-stage configurations drawn with ``random_seed`` (BN calibrated at each non-uniform
-    configuration; ``recalibrate="all"``: at each T too, Table 12)."""
+    per-stage configurations drawn with ``random_seed`` (BN calibrated at each of those)."""
     tag = f"T{'-'.join(map(str, Ts))}"
     if random_configs:
         tag += f"-random{random_configs}-seed{random_seed}"
-    if recalibrate != "nonuniform":
-        tag += f"-recalibrate-{recalibrate}"
-    EVALUATIONS[f"{name}/{tag}"] = {"T": list(Ts), "recalibrate": recalibrate, "random_configs": random_configs,
-                                    "random_seed": random_seed}
+    EVALUATIONS[f"{name}/{tag}"] = {"T": list(Ts), "random_configs": random_configs, "random_seed": random_seed}
     return f"results/{SCALE_NAME}/evals/{name}/{tag}.csv"
 
 
@@ -129,18 +127,31 @@ def analysis_of(name, analysis, **options):
     return f"results/{SCALE_NAME}/analyses/{name}/{key}.csv"
 
 
+def evaluation_arguments(wildcards):
+    """tfsnn evaluate arguments of an evaluation registered by evaluation_of()."""
+    spec = EVALUATIONS[f"{wildcards.run}/{wildcards.tag}"]
+    return (f"--T {' '.join(map(str, spec['T']))} --random-configs {spec['random_configs']} "
+            f"--random-seed {spec['random_seed']}")
+
+
+def analysis_options(wildcards):
+    """--option arguments of an analysis job (values as JSON, which YAML reads back)."""
+    options = ANALYSES[f"{wildcards.run}/{wildcards.analysis}-{wildcards.tag}"]["options"]
+    return " ".join(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(options.items()))
+
+
 def metrics_of(name):
     """The per-epoch metrics CSV of training run ``name``."""
     return f"results/{SCALE_NAME}/runs/{name}/metrics.csv"
 
 
 def evaluation_part(method, dataset, family, training, Ts, rows_T=None, seed=0, timestep="T", model=None,
-                    recalibrate="nonuniform", **options):
+                    **options):
     """A table part (tfsnn.report.tables.part): the run of ``training`` (a method name, with
     ``options``; ``model`` as in run()) on ``dataset`` tested at ``Ts``, giving the rows of
     ``rows_T`` (default all) under the paper's label ``method``."""
     name = run(dataset, family, training, seed=seed, model=model, **options)
-    return tables.part(evaluation_of(name, Ts, recalibrate), method, dataset, stand_in_note(dataset),
+    return tables.part(evaluation_of(name, Ts), method, dataset, stand_in_note(dataset),
                        select={"T": list(rows_T or Ts)}, timestep=timestep)
 
 

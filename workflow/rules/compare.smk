@@ -8,26 +8,27 @@ COMPARE = {**SCALE["compare"], **config.get("compare", {})}
 validate(COMPARE, "../schemas/compare.schema.yaml")
 
 
-def compare_rows():
-    """label -> evaluation CSVs (one per seed) of each compared method."""
-    rows = {}
-    for spec in COMPARE["methods"]:
-        options = {k: v for k, v in spec.items() if k not in ("label", "name")}
-        rows[spec["label"]] = [
-            evaluation_of(run(COMPARE["dataset"], COMPARE["family"], spec["name"], seed=seed, **options), COMPARE["T"],
-                          random_configs=COMPARE["random_configs"], random_seed=COMPARE["config_seed"])
-            for seed in COMPARE["seeds"]
-        ]
-    return rows
+# label -> evaluation CSVs (one per seed) of each compared method
+COMPARE_ROWS = {
+    spec["label"]: [
+        evaluation_of(
+            run(COMPARE["dataset"], COMPARE["family"], spec["name"], seed=seed,
+                **{k: v for k, v in spec.items() if k not in ("label", "name")}),
+            COMPARE["T"], random_configs=COMPARE["random_configs"], random_seed=COMPARE["config_seed"],
+        )
+        for seed in COMPARE["seeds"]
+    ]
+    for spec in COMPARE["methods"]
+}
 
 
 rule compare_rows:
     input:
-        sorted({csv for csvs in compare_rows().values() for csv in csvs}),
+        sorted({csv for csvs in COMPARE_ROWS.values() for csv in csvs}),
     output:
         "results/{scale}/compare-rows.csv",
     params:
-        rows=compare_rows(),
+        rows=COMPARE_ROWS,
         dataset=COMPARE["dataset"],
         stand_in=stand_in_note(COMPARE["dataset"]),
     conda:

@@ -43,18 +43,3 @@ table(
     "Table 7: N-MNIST, clock-driven ('gpu') against event-driven simulation (paper: Speck2e chip)",
     [event_part("SDT", "sdt", T=10), event_part("MTT", "mtt", t_min=1, t_max=10, samples=3)],
 )
-
-
-rule export_nir:
-    input:
-        "results/{scale}/runs/{run}/checkpoint.pt",
-    output:
-        "results/{scale}/nir/{run}.nir",
-    params:
-        env=env_prefix(),
-    conda:
-        "../envs/tfsnn.yaml"
-    log:
-        "results/{scale}/logs/export_nir/{run}.log",
-    shell:
-        "{params.env} tfsnn export-nir --checkpoint {input} --out {output} > {log} 2>&1"

@@ -58,13 +58,6 @@ rule train:
         "cp {params.partial}/checkpoint.pt {output.checkpoint}"
 
 
-def evaluation_arguments(wildcards):
-    """tfsnn evaluate arguments of an evaluation registered by evaluation_of()."""
-    spec = EVALUATIONS[f"{wildcards.run}/{wildcards.tag}"]
-    return (f"--T {' '.join(map(str, spec['T']))} --recalibrate {spec['recalibrate']} "
-            f"--random-configs {spec['random_configs']} --random-seed {spec['random_seed']}")
-
-
 rule evaluate:
     input:
         "results/{scale}/runs/{run}/checkpoint.pt",
@@ -84,12 +77,6 @@ rule evaluate:
     shell:
         "OMP_NUM_THREADS={threads} {params.env} tfsnn evaluate --checkpoint {input} {params.arguments} "
         "--out {output} > {log} 2>&1"
-
-
-def analysis_options(wildcards):
-    """--option arguments of an analysis job (values as JSON, which YAML reads back)."""
-    options = ANALYSES[f"{wildcards.run}/{wildcards.analysis}-{wildcards.tag}"]["options"]
-    return " ".join(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(options.items()))
 
 
 rule analyze:
@@ -116,3 +103,19 @@ rule analyze:
     shell:
         "OMP_NUM_THREADS={threads} {params.env} tfsnn analyze {wildcards.analysis} --checkpoint {input} "
         "{params.options} --out {output} > {log} 2>&1"
+
+
+# a trained network in NIR, for a neuromorphic chip's toolchain (e.g. sinabs.from_nir)
+rule export_nir:
+    input:
+        "results/{scale}/runs/{run}/checkpoint.pt",
+    output:
+        "results/{scale}/nir/{run}.nir",
+    params:
+        env=env_prefix(),
+    conda:
+        "../envs/tfsnn.yaml"
+    log:
+        "results/{scale}/logs/export_nir/{run}.log",
+    shell:
+        "{params.env} tfsnn export-nir --checkpoint {input} --out {output} > {log} 2>&1"
