@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
 from tfsnn.bn import batchnorms, calibrate
 
-__all__ = ["evaluate", "accuracy"]
+__all__ = ["evaluate", "accuracy", "eval_mode"]
+
+
+@contextmanager
+def eval_mode(model):
+    """``model`` in eval mode inside the block; its train/eval mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _autocast(device: torch.device):

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from tfsnn.analysis.registry import register
+from tfsnn.evaluate import eval_mode
 
 __all__ = ["prefix_outputs", "exit_steps", "early_exit", "early_exit_analysis"]
 
@@ -54,9 +55,7 @@ def early_exit(
     correct = torch.zeros(len(thresholds), dtype=torch.long)
     used = torch.zeros(len(thresholds), dtype=torch.long)
     count = 0
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for inputs, targets in loader:
             inputs, targets = inputs.to(device), targets.to(device)
             predictions = prefix_outputs(model.forward_steps(inputs, t_max).float()).softmax(-1)
@@ -67,8 +66,6 @@ def early_exit(
                 correct[i] += int((chosen == targets).sum())
                 used[i] += int(steps.sum())
             count += len(targets)
-    finally:
-        model.train(was_training)
     if count == 0:
         raise ValueError("early-exit loader yielded no samples")
     return [

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tfsnn.analysis.registry import register
+from tfsnn.evaluate import eval_mode
 
 __all__ = [
     "conv_weights",
@@ -58,17 +59,13 @@ def weight_gradient(model: nn.Module, loader: Iterable, T, device=None) -> list[
     weights = conv_weights(model)
     total = [torch.zeros_like(w) for w in weights]
     count = 0
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for inputs, targets in loader:
             inputs, targets = inputs.to(device), targets.to(device)
             loss = F.cross_entropy(model(inputs, T), targets, reduction="sum")
             for acc, grad in zip(total, torch.autograd.grad(loss, weights)):
                 acc += grad
             count += len(targets)
-    finally:
-        model.train(was_training)
     if count == 0:
         raise ValueError("gradient loader yielded no samples")
     return [g / count for g in total]
@@ -88,9 +85,7 @@ def input_gradient_norm(model: nn.Module, loader: Iterable, T, device=None) -> f
     loss gradient with respect to its own input (eval mode, ``.grad`` untouched)."""
     device = _device(model, device)
     total, count = 0.0, 0
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for inputs, targets in loader:
             inputs = inputs.to(device).requires_grad_(True)
             targets = targets.to(device)
@@ -100,8 +95,6 @@ def input_gradient_norm(model: nn.Module, loader: Iterable, T, device=None) -> f
                 grad = grad.transpose(0, 1)
             total += float(grad.flatten(1).norm(dim=1).sum())
             count += len(targets)
-    finally:
-        model.train(was_training)
     if count == 0:
         raise ValueError("gradient loader yielded no samples")
     return total / count
