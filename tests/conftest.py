@@ -35,7 +35,7 @@ def tiny_config(pack_dir: Path, method: dict | None = None, **sections) -> dict:
                  "test_size": 64, "num_workers": 0, "cache": False},
         "model": {"name": "resnet19", "width": 0.0625},
         "method": method or {"name": "mtt", "t_min": 1, "t_max": 4, "samples": 2},
-        "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "calibrate_batches": 2, "amp": False},
+        "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "calibrate_batches": 2, "precision": "fp32"},
         "eval": {"T": [4]},
     }
     for section, values in sections.items():

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from tfsnn.bn import batchnorms, calibrate
+from tfsnn.precision import autocast
 
 __all__ = ["evaluate", "accuracy", "eval_mode"]
 
@@ -25,19 +26,16 @@ def eval_mode(model):
         model.train(was_training)
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda")
-
-
 @torch.no_grad()
-def accuracy(model, loader: Iterable, t, device: torch.device | str | None = None) -> dict:
-    """Top-1 accuracy (percent), mean cross-entropy and sample count of ``model`` at ``t``."""
+def accuracy(model, loader: Iterable, t, device: torch.device | str | None = None, precision: str = "auto") -> dict:
+    """Top-1 accuracy (percent), mean cross-entropy and sample count of ``model`` at ``t``
+    (``precision``: see :mod:`tfsnn.precision`)."""
     device = torch.device(device or next(model.parameters()).device)
     model.eval()
     correct, loss_sum, count = 0, 0.0, 0
     for inputs, targets in loader:
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        with _autocast(device):
+        with autocast(device, precision):
             output = model(inputs, t).float()
         loss_sum += float(F.cross_entropy(output, targets, reduction="sum"))
         correct += int((output.argmax(1) == targets).sum())

@@ -59,7 +59,7 @@ def train(config: Config, out_dir: str | Path, progress: bool = True, device=Non
         trainer = Trainer(
             model, method, datasets.train, datasets.test, out_dir,
             epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
-            weight_decay=t.weight_decay, amp=t.amp, calibrate_batches=t.calibrate_batches,
+            weight_decay=t.weight_decay, precision=t.precision, calibrate_batches=t.calibrate_batches,
             eval_uncalibrated=t.eval_uncalibrated, sync_bn=t.sync_bn,
             eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
             progress=progress, run_info=run_info(config, datasets),

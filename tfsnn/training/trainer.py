@@ -28,6 +28,7 @@ from tfsnn.bn import calibrate
 from tfsnn.data import make_loader
 from tfsnn.evaluate import evaluate
 from tfsnn.io import CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
+from tfsnn.precision import autocast, grad_scaler, resolve
 from tfsnn.training import distributed
 from tfsnn.training.methods import Method
 
@@ -52,12 +53,14 @@ def build_optimizer(model, name: str, lr: float, momentum: float, weight_decay: 
     raise ValueError(f"train.optimizer: unknown optimizer {name!r}; choose 'sgd' or 'adamw'")
 
 
-def train_step(model, method: Method, optimizer, scaler, inputs, targets, generator) -> list[dict]:
+def train_step(model, method: Method, optimizer, scaler, inputs, targets, generator,
+               precision: str = "fp32") -> list[dict]:
     """One iteration of Algorithm 1: for each configuration the method draws, forward, loss and
     backward (gradients accumulate, Eq. 10); then ONE optimizer step. Returns a row per pass.
 
     For a DDP ``model`` all passes but the last run under ``no_sync()``: the last backward
-    all-reduces the summed gradients once."""
+    all-reduces the summed gradients once. ``precision``: see :mod:`tfsnn.precision` (``scaler``
+    from :func:`tfsnn.precision.grad_scaler`)."""
     device = inputs.device
     optimizer.zero_grad(set_to_none=True)
     passes = []
@@ -65,7 +68,7 @@ def train_step(model, method: Method, optimizer, scaler, inputs, targets, genera
     for i, config in enumerate(configs):
         local = model.no_sync() if hasattr(model, "no_sync") and i < len(configs) - 1 else nullcontext()
         with local:
-            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+            with autocast(device, precision):
                 loss, output = method.loss(model, inputs, targets, config)
             scaler.scale(loss).backward()
         passes.append(
@@ -97,7 +100,7 @@ class Trainer:
         lr: float = 0.1,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
-        amp: bool = True,
+        precision: str = "auto",
         calibrate_batches: int = 10,
         eval_uncalibrated: bool = False,
         eval_T: Sequence[int] = (1, 2, 3, 4, 5, 6),
@@ -124,7 +127,8 @@ class Trainer:
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer = build_optimizer(self.model, optimizer, lr, momentum, weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs, eta_min=0.0)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp and self.device.type == "cuda")
+        self.precision = resolve(precision, self.device)
+        self.scaler = grad_scaler(self.device, self.precision)
         self.calibrate_batches = calibrate_batches
         self.eval_uncalibrated = eval_uncalibrated
         self.eval_T = list(eval_T)
@@ -198,7 +202,8 @@ class Trainer:
         for inputs, targets in bar:
             inputs = inputs.to(self.device, non_blocking=True)
             targets = targets.to(self.device, non_blocking=True)
-            rows = train_step(self.trained, self.method, self.optimizer, self.scaler, inputs, targets, generator)
+            rows = train_step(self.trained, self.method, self.optimizer, self.scaler, inputs, targets, generator,
+                              self.precision)
             loss_sum += sum(r["loss"] for r in rows)
             correct += sum(r["correct"] for r in rows)
             passes += len(rows)
