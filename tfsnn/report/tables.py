@@ -64,7 +64,8 @@ def _rows(table: str, spec: dict) -> pd.DataFrame:
         rows = rows[rows[column].astype(str).isin([str(a) for a in allowed])]
     if rows.empty:
         raise ValueError(f"{spec['csv']}: no rows match {spec['select']} (table {table}, {spec['method']})")
-    rows = rows.rename(columns={"metric": "measured_metric"}) if spec["metric"] else rows
+    if spec["metric"]:  # the table's metric name; the CSV's own (if any) is kept beside it
+        rows = rows.rename(columns={"metric": "measured_metric"}).assign(metric=spec["metric"])
     if spec["interpolate"]:
         along = everything[everything["metric"] == spec["interpolate"]["along"]]
         rows = _interpolated(rows, along, spec["interpolate"], spec["value"])
@@ -72,7 +73,6 @@ def _rows(table: str, spec: dict) -> pd.DataFrame:
         rows["timestep"] = _timestep(rows[spec["timestep"]]).replace(spec["timestep_map"])
     else:
         rows["timestep"] = ""
-    rows["metric"] = spec["metric"] or rows["measured_metric" if spec["metric"] else "metric"]
     out = rows.drop(columns=["value"] if spec["value"] != "value" and "value" in rows else [])
     out = out.rename(columns={spec["value"]: "value"})
     head = {"table": table, "dataset": spec["dataset"], "data_stand_in": spec["stand_in"], "method": spec["method"]}
