@@ -3,22 +3,35 @@
 workflow/reference/smoke``.
 
 Rows are matched on every column that is neither a measured value nor provenance (code
-version, commit, time); a measured value (``VALUE_COLUMNS``) has moved when
-``|fresh - reference| > atol + rtol * |reference|``. Rows only one side has are reported too.
+version, commit, the machine's path to the data file); a measured value (``VALUE_COLUMNS``) has
+moved when ``|fresh - reference| > atol + rtol * |reference|``. Rows only one side has are
+reported too.
+
+Seeded CPU runs are bitwise reproducible on one software and hardware stack, not across them
+(PyTorch's kernels differ by CPU instruction set). ``update_references`` therefore records the
+stack the references came from (``environment.json``: torch version, CPU capability, machine);
+``diff_results`` says whether this machine's stack is the same, and a caller may then treat
+moved values as expected noise while still failing on a changed structure.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import json
+import platform
+import shutil
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "diff_frames", "diff_results"]
+__all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "ENVIRONMENT_FILE", "diff_frames", "diff_results",
+           "environment", "reference_environment", "update_references"]
 
 VALUE_COLUMNS = ("value", "accuracy", "loss", "effect", "std", "se", "mean", "difference", "ours", "ours - paper")
 PROVENANCE_COLUMNS = ("schema_version", "git_commit", "git_dirty", "tfsnn_version", "torch_version",
-                      "python_version")
+                      "python_version", "data_file")
+ENVIRONMENT_FILE = "environment.json"
 
 
 def diff_frames(fresh: pd.DataFrame, reference: pd.DataFrame, atol: float, rtol: float) -> list[dict]:
@@ -32,8 +45,8 @@ def diff_frames(fresh: pd.DataFrame, reference: pd.DataFrame, atol: float, rtol:
     right = fresh[keys + [v for v in values if v in fresh.columns]].astype({k: str for k in keys})
     merged = left.merge(right, on=keys, how="outer", suffixes=("_reference", "_fresh"), indicator=True)
     changes = []
-    for row in merged[merged["_merge"] != "both"].itertuples(index=False):
-        where = "reference only" if row._merge == "left_only" else "fresh only"
+    for _, row in merged[merged["_merge"] != "both"].iterrows():
+        where = "reference only" if row["_merge"] == "left_only" else "fresh only"
         changes.append({"change": f"row in {where}", "detail": _describe(row, keys)})
     both = merged[merged["_merge"] == "both"]
     for value in values:
@@ -50,10 +63,9 @@ def diff_frames(fresh: pd.DataFrame, reference: pd.DataFrame, atol: float, rtol:
     return changes
 
 
-def _describe(row, keys) -> str:
-    get = row.get if isinstance(row, pd.Series) else lambda k: getattr(row, k, "")
-    shown = [k for k in keys if k not in ("data_source", "config_hash", "scale") and str(get(k)) not in ("", "nan")]
-    return ", ".join(f"{k}={get(k)}" for k in shown[:8])
+def _describe(row: pd.Series, keys) -> str:
+    shown = [k for k in keys if k not in ("data_source", "config_hash", "scale") and str(row[k]) not in ("", "nan")]
+    return ", ".join(f"{k}={row[k]}" for k in shown[:8])
 
 
 def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-6) -> pd.DataFrame:
@@ -73,3 +85,33 @@ def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-
                                   atol, rtol):
             changes.append({"file": path.name, **change})
     return pd.DataFrame(changes, columns=["file", "change", "reference", "fresh", "detail"])
+
+
+def environment() -> dict:
+    """The software and hardware stack that decides this machine's floating-point results."""
+    import torch
+
+    return {"torch_version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine()}
+
+
+def reference_environment(reference_dir) -> dict | None:
+    """The stack ``reference_dir``'s CSVs were made on, or None where it was not recorded."""
+    path = Path(reference_dir) / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def update_references(fresh_dir, reference_dir) -> list[str]:
+    """Make ``fresh_dir``'s CSVs the references: copy them into ``reference_dir`` (replacing its
+    CSVs) and record this machine's stack beside them. Returns the names copied."""
+    fresh_dir, reference_dir = Path(fresh_dir), Path(reference_dir)
+    fresh = sorted(fresh_dir.glob("*.csv"))
+    if not fresh:
+        raise ValueError(f"{fresh_dir} holds no result CSVs to make references of")
+    reference_dir.mkdir(parents=True, exist_ok=True)
+    for old in reference_dir.glob("*.csv"):
+        old.unlink()
+    for path in fresh:
+        shutil.copyfile(path, reference_dir / path.name)
+    (reference_dir / ENVIRONMENT_FILE).write_text(json.dumps(environment(), indent=2) + "\n")
+    return [path.name for path in fresh]

@@ -1,0 +1,72 @@
+"""``tfsnn diff-results``: what moved between fresh result CSVs and reference ones."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from tfsnn.cli import main
+from tfsnn.report.regression import (ENVIRONMENT_FILE, diff_frames, diff_results, environment,
+                                     update_references)
+
+
+def _frame(values, data_file="/work/shared/data/mnist.npz", commit="aaa"):
+    return pd.DataFrame({"config": ["2-2", "4-4"][:len(values)], "accuracy": values,
+                         "data_file": data_file, "git_commit": commit, "scale": "smoke"})
+
+
+def test_equal_frames_do_not_change_and_provenance_is_ignored():
+    fresh = _frame([90.0, 91.0], data_file="/check/work/shared/data/mnist.npz", commit="bbb")
+    assert diff_frames(fresh, _frame([90.0, 91.0]), atol=1e-6, rtol=1e-6) == []
+
+
+def test_a_moved_value_is_named_with_its_row():
+    changes = diff_frames(_frame([90.0, 91.5]), _frame([90.0, 91.0]), atol=0.1, rtol=0.0)
+    assert changes == [{"change": "accuracy moved", "reference": 91.0, "fresh": 91.5, "detail": "config=4-4"}]
+    assert diff_frames(_frame([90.0, 91.05]), _frame([90.0, 91.0]), atol=0.1, rtol=0.0) == []
+
+
+def test_rows_only_one_side_has_are_reported():
+    fresh = _frame([90.0, 91.0]).assign(config=["2-2", "6-6"])
+    changes = diff_frames(fresh, _frame([90.0, 91.0]), atol=1e-6, rtol=1e-6)
+    assert sorted((c["change"], c["detail"]) for c in changes) == [
+        ("row in fresh only", "config=6-6"), ("row in reference only", "config=4-4")]
+
+
+def test_missing_key_columns_and_files_are_changes(tmp_path):
+    assert diff_frames(_frame([90.0]).drop(columns="config"), _frame([90.0]), 1e-6, 1e-6) == [
+        {"change": "columns missing", "detail": "config"}]
+    (tmp_path / "fresh").mkdir()
+    update_references(_write(tmp_path / "made", "t.csv", _frame([90.0])), tmp_path / "ref")
+    assert diff_results(tmp_path / "fresh", tmp_path / "ref").to_dict("records")[0]["change"] == "file missing"
+
+
+def _write(folder, name, frame):
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / name, index=False)
+    return folder
+
+
+def test_update_records_the_stack_and_the_exit_status_follows_it(tmp_path, capsys):
+    ref = tmp_path / "ref"
+    update_references(_write(tmp_path / "old", "t.csv", _frame([90.0, 91.0])), ref)
+    assert json.loads((ref / ENVIRONMENT_FILE).read_text()) == environment()
+    _write(tmp_path / "same", "t.csv", _frame([90.0, 91.0]))
+    _write(tmp_path / "moved", "t.csv", _frame([90.0, 92.0]))
+    _write(tmp_path / "new_row", "t.csv", _frame([90.0, 91.0]).assign(config=["2-2", "8-8"]))
+    assert main(["diff-results", str(tmp_path / "same"), str(ref)]) == 0
+    assert main(["diff-results", str(tmp_path / "moved"), str(ref)]) == 1  # same stack: values must match
+
+    (ref / ENVIRONMENT_FILE).write_text(json.dumps({**environment(), "cpu_capability": "another ISA"}))
+    capsys.readouterr()
+    assert main(["diff-results", str(tmp_path / "moved"), str(ref)]) == 0  # another stack: values may move
+    assert "not counted as a change" in capsys.readouterr().out
+    assert main(["diff-results", str(tmp_path / "new_row"), str(ref)]) == 1  # ... the structure may not
+
+
+def test_update_replaces_every_reference_csv(tmp_path):
+    ref = _write(tmp_path / "ref", "stale.csv", _frame([1.0]))
+    assert update_references(_write(tmp_path / "fresh", "t.csv", _frame([90.0])), ref) == ["t.csv"]
+    assert sorted(p.name for p in ref.iterdir()) == [ENVIRONMENT_FILE, "t.csv"]
+    with pytest.raises(ValueError, match="no result CSVs"):
+        update_references(tmp_path / "empty", ref)
