@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from tfsnn.precision import autocast
+
 __all__ = ["calibrate", "batchnorms"]
 
 
@@ -60,15 +62,17 @@ def calibrate(
     t: int | Sequence[int] | str,
     num_batches: int = 10,
     device: torch.device | str | None = None,
+    precision: str = "auto",
 ) -> int:
-    """Re-estimate every BN's running statistics on ``num_batches`` of ``batches`` at ``t``.
+    """Re-estimate every BN's running statistics on ``num_batches`` of ``batches`` at ``t``,
+    the passes under ``precision``'s autocast (:mod:`tfsnn.precision`; as evaluation runs).
 
     ``batches`` yields ``(inputs, targets)`` or inputs. Returns the number of batches used.
     The model is left in eval mode; no parameter other than the BN buffers changes.
     """
     if num_batches < 1:
         raise ValueError(f"num_batches must be >= 1, got {num_batches}")
-    device = device or next(model.parameters()).device
+    device = torch.device(device or next(model.parameters()).device)
     accumulators = [_MomentAccumulator(bn) for bn in batchnorms(model)]
     handles = [acc.bn.register_forward_pre_hook(acc) for acc in accumulators]
     used = 0
@@ -76,7 +80,8 @@ def calibrate(
         model.train()
         for batch in islice(batches, num_batches):
             inputs = batch[0] if isinstance(batch, list | tuple) else batch
-            model(inputs.to(device, non_blocking=True), t)
+            with autocast(device, precision):
+                model(inputs.to(device, non_blocking=True), t)
             used += 1
     finally:
         for handle in handles:

@@ -97,6 +97,7 @@ class TrainConfig(_Strict):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # tfsnn.precision; auto: fp16 on CUDA
+    channels_last: bool = False  # conv weights, hence activations, in NHWC memory format (tfsnn.precision)
     calibrate_batches: int = Field(10, ge=0)
     eval_uncalibrated: bool = False  # also test before each epoch's BN calibration (Fig. 7C)
     sync_bn: bool = False  # DDP (torchrun) on GPUs: BN statistics over the global batch (SyncBatchNorm)

@@ -53,6 +53,7 @@ def evaluate(
     calibration_loader: Iterable | None = None,
     calibration_batches: int = 10,
     recalibrate: str = "nonuniform",
+    precision: str = "auto",
 ) -> list[dict]:
     """One row per configuration: ``config`` ("3-2-2"), ``T`` (uniform T or None), accuracy,
     loss, samples.
@@ -60,7 +61,8 @@ def evaluate(
     With a ``calibration_loader``, BN is calibrated at each configuration first (SPEC: a stage
     fed by a summing TTM sees larger inputs than at T_max): ``recalibrate="nonuniform"`` does so
     for non-uniform configurations only (T_max statistics serve every uniform T, A.7), ``"all"``
-    for every one. The model's own BN statistics are restored afterwards.
+    for every one. The model's own BN statistics are restored afterwards. Calibration and
+    testing run under ``precision`` (:mod:`tfsnn.precision`).
     """
     if recalibrate not in ("nonuniform", "all"):
         raise ValueError(f"recalibrate must be 'nonuniform' or 'all', got {recalibrate!r}")
@@ -71,8 +73,8 @@ def evaluate(
             config = model.config(t)
             calibrated = calibration_loader is not None and (recalibrate == "all" or not config.is_uniform)
             if calibrated:
-                calibrate(model, calibration_loader, config, calibration_batches, device)
-            result = accuracy(model, loader, config, device)
+                calibrate(model, calibration_loader, config, calibration_batches, device, precision)
+            result = accuracy(model, loader, config, device, precision)
             rows.append(
                 {
                     "config": str(config),

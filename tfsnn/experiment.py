@@ -14,6 +14,7 @@ from tfsnn.config import Config, config_hash, validate_config
 from tfsnn.evaluate import evaluate
 from tfsnn.io import load_checkpoint, with_provenance
 from tfsnn.models import build
+from tfsnn.precision import memory_format
 from tfsnn.training import Trainer, build_method
 from tfsnn.training import distributed
 
@@ -59,7 +60,8 @@ def train(config: Config, out_dir: str | Path, progress: bool = True, device=Non
         trainer = Trainer(
             model, method, datasets.train, datasets.test, out_dir,
             epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
-            weight_decay=t.weight_decay, precision=t.precision, calibrate_batches=t.calibrate_batches,
+            weight_decay=t.weight_decay, precision=t.precision, channels_last=t.channels_last,
+            calibrate_batches=t.calibrate_batches,
             eval_uncalibrated=t.eval_uncalibrated, sync_bn=t.sync_bn,
             eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
             progress=progress, run_info=run_info(config, datasets),
@@ -150,7 +152,7 @@ def load_trained(checkpoint: str | Path, overrides: dict | None = None, device=N
     model = build_model(config, datasets)
     model.load_state_dict(state["model"])
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device).eval()
+    model.to(device, memory_format=memory_format(config.train.channels_last)).eval()
     return Trained(model, config, datasets, device, state["epoch"])
 
 
@@ -187,5 +189,6 @@ def evaluate_checkpoint(
         calibration_loader=trained.train_loader(),
         calibration_batches=trained.calibration_batches,
         recalibrate=recalibrate,
+        precision=config.train.precision,
     )
     return trained.rows(rows)

@@ -1,15 +1,25 @@
-"""Numeric precision of training and evaluation (``train.precision``): full fp32, or autocast
-to fp16 with a gradient scaler (the authors' AMP) or to bf16, which needs none.
+"""Numeric precision and memory layout of training and evaluation.
 
-``auto`` is fp16 on CUDA and fp32 elsewhere. BN calibration accumulates its statistics in
-float64 whatever the precision (:mod:`tfsnn.bn`).
+``train.precision``: full fp32, or autocast to fp16 with a gradient scaler (the authors' AMP)
+or to bf16, which needs none. ``auto`` is fp16 on CUDA and fp32 elsewhere. Training, test
+evaluation and BN calibration run under the same autocast; calibration accumulates its
+statistics in float64 whatever the precision (:mod:`tfsnn.bn`).
+
+``train.channels_last``: the conv weights in ``torch.channels_last`` (NHWC) memory format. A
+conv with channels-last weights returns channels-last activations, so every ``[T*B, C, H, W]``
+tensor of the network, and its ``[T, B, C, H, W]`` view, keeps that layout (the input needs
+no conversion: the stem's conv does it). Two places fall back to the contiguous layout, and
+the next conv converts back: a TTM that changes the number of steps returns a new contiguous
+tensor (once per stage boundary), and the ``compiled`` LIF backend flattens its current to
+``[T, -1]`` (a copy for channels-last) and returns contiguous spikes (at every LIF); the
+``fused`` and ``autograd`` backends keep the layout.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["PRECISIONS", "resolve", "autocast", "grad_scaler"]
+__all__ = ["PRECISIONS", "resolve", "autocast", "grad_scaler", "memory_format"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -35,3 +45,9 @@ def grad_scaler(device, precision: str = "auto") -> torch.amp.GradScaler:
     """A gradient scaler, enabled for fp16 only (bf16 has fp32's exponent range)."""
     device = torch.device(device)
     return torch.amp.GradScaler(device.type, enabled=resolve(precision, device) == "fp16")
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """The format to move a model to (``Module.to(memory_format=...)``): ``torch.channels_last``
+    or, without it, ``torch.preserve_format``."""
+    return torch.channels_last if channels_last else torch.preserve_format

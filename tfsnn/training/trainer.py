@@ -28,7 +28,7 @@ from tfsnn.bn import calibrate
 from tfsnn.data import make_loader
 from tfsnn.evaluate import evaluate
 from tfsnn.io import CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
-from tfsnn.precision import autocast, grad_scaler, resolve
+from tfsnn.precision import autocast, grad_scaler, memory_format, resolve
 from tfsnn.training import distributed
 from tfsnn.training.methods import Method
 
@@ -101,6 +101,7 @@ class Trainer:
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         precision: str = "auto",
+        channels_last: bool = False,
         calibrate_batches: int = 10,
         eval_uncalibrated: bool = False,
         eval_T: Sequence[int] = (1, 2, 3, 4, 5, 6),
@@ -118,7 +119,7 @@ class Trainer:
             if self.device.type != "cuda":
                 raise ValueError("train.sync_bn: SyncBatchNorm needs CUDA devices")
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        self.model = model.to(self.device)
+        self.model = model.to(self.device, memory_format=memory_format(channels_last))
         # what the passes run: the model itself, or DDP around it (same parameters)
         self.trained = distributed.DataParallelTFSNN(self.model, self.device) if self.world_size > 1 else self.model
         self.method = method
@@ -225,7 +226,7 @@ class Trainer:
             rows += self._test_rows(epoch, "_uncalibrated")
         if calibrating:  # every rank on the same batches (SyncBatchNorm needs them all); rank 0's are tested
             calibrate(self.model, self._loader(self.train_set, True, epoch, 3), self.method.t_max,
-                      self.calibrate_batches, self.device)
+                      self.calibrate_batches, self.device, self.precision)
         return rows + self._test_rows(epoch)
 
     def _test_rows(self, epoch: int, suffix: str = "") -> list[dict]:
@@ -235,7 +236,8 @@ class Trainer:
         distributed.broadcast_bn_buffers(self.model)
         shard = distributed.Shard(self.test_set, list(range(self.rank, len(self.test_set), self.world_size)))
         rows = []
-        for row in evaluate(self.model, self._loader(shard, False, epoch, 4), self.eval_T, self.device):
+        for row in evaluate(self.model, self._loader(shard, False, epoch, 4), self.eval_T, self.device,
+                            precision=self.precision):
             correct, loss_sum, count = distributed.all_reduce_sum(
                 [round(row["accuracy"] * row["samples"] / 100), row["loss"] * row["samples"], row["samples"]],
                 self.device)
