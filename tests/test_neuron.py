@@ -112,8 +112,11 @@ def test_fused_equals_autograd_reference(shape, detach_reset, params):
 ])
 def test_compiled_equals_reference(T, dtype, detach_reset):
     # several shapes of one rank per compiled graph: batch and feature sizes are dynamic
-    for shape in [(T, 4, 3, 5, 5), (T, 2, 7, 3, 3)]:
-        current = (torch.randn(shape, dtype=dtype) * 1.2).requires_grad_()
+    for shape, channels_last in [((T, 4, 3, 5, 5), False), ((T, 2, 7, 3, 3), False), ((T, 2, 7, 3, 3), True)]:
+        current = torch.randn(shape, dtype=dtype) * 1.2
+        if channels_last:  # [T, B, C, H, W] viewing a channels-last [T*B, C, H, W], as its conv returns it
+            current = current.view(-1, *shape[2:]).contiguous(memory_format=torch.channels_last).view(shape)
+        current.requires_grad_()
         grad_out = torch.randn(shape, dtype=dtype)
         results = {}
         for backend in ("autograd", "compiled"):
@@ -122,6 +125,8 @@ def test_compiled_equals_reference(T, dtype, detach_reset):
         assert torch.equal(results["compiled"][0], results["autograd"][0])
         tol = 1e-5 if dtype == torch.float32 else 1e-12
         assert torch.allclose(results["compiled"][1], results["autograd"][1], rtol=tol, atol=tol)
+        # spikes and gradient keep the current's memory layout (no copy back to contiguous)
+        assert results["compiled"][0].stride() == current.stride() == results["compiled"][1].stride()
 
 
 def test_backend_selection(monkeypatch):

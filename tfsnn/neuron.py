@@ -18,7 +18,8 @@ Three implementations compute the same thing (``backend=``):
   (Eq. 15), saving only the membrane potentials ``v``; eager PyTorch ops, in place.
 - ``"compiled"``: the same node with its forward and backward each compiled by
   ``torch.compile`` into one kernel over all steps (C++/OpenMP on CPU, Triton on CUDA). The
-  first use of each ``T`` compiles (seconds; cached on disk by inductor).
+  first use of each ``T`` compiles (seconds; cached on disk by inductor). It flattens each step
+  in memory order, so a channels-last current gives channels-last spikes, without a copy.
 - ``"autograd"``: the plain per-step loop, differentiated by autograd through
   :class:`TriangleSpike`; the reference the other two are tested against.
 
@@ -147,15 +148,34 @@ def _compiled(fn):
 _RECOMPILE_LIMIT = 64
 
 
+def _memory_order(x: torch.Tensor) -> tuple[int, ...]:
+    """The dims of ``x`` after the time dim, outermost in memory first: ``(1, 3, 4, 2)`` for a
+    channels-last ``[T, B, C, H, W]``, ``(1, 2, 3, 4)`` for a contiguous one."""
+    return tuple(sorted(range(1, x.dim()), key=lambda d: -x.stride(d)))
+
+
+def _flatten(x: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+    """``[T, N]`` with the elements of every step in ``order``'s memory order: a view whenever
+    ``x`` is laid out in that order (contiguous or channels-last), else a copy into it."""
+    return x.permute(0, *order).reshape(x.shape[0], -1)
+
+
+def _unflatten(flat: torch.Tensor, like: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+    """The inverse of :func:`_flatten`: ``flat`` viewed with ``like``'s shape and layout."""
+    permuted = flat.view([like.shape[0]] + [like.shape[d] for d in order])
+    return permuted.permute(0, *(1 + order.index(d) for d in range(1, like.dim())))
+
+
 class _FusedLIF(torch.autograd.Function):
     """All ``T`` steps of Eq. 1-4 as one autograd node that saves only ``v``; eager or compiled."""
 
     @staticmethod
     def forward(ctx, current, tau, v_threshold, h, detach_reset, compiled):
         if compiled:
+            order = _memory_order(current)
             with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
-                spikes, v_seq = _compiled(_forward_scan)(current.reshape(current.shape[0], -1), tau, v_threshold)
-            spikes, v_seq = spikes.view(current.shape), v_seq.view(current.shape)
+                spikes, v_seq = _compiled(_forward_scan)(_flatten(current, order), tau, v_threshold)
+            spikes, v_seq = _unflatten(spikes, current, order), _unflatten(v_seq, current, order)
         else:
             spikes, v_seq = _forward_eager(current, tau, v_threshold)
         ctx.save_for_backward(v_seq)
@@ -167,12 +187,12 @@ class _FusedLIF(torch.autograd.Function):
         (v_seq,) = ctx.saved_tensors
         tau, v_threshold, h, detach_reset, compiled = ctx.params
         if compiled:
-            shape = v_seq.shape
+            order = _memory_order(v_seq)
             with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
                 grad = _compiled(_backward_scan)(
-                    v_seq.reshape(shape[0], -1), grad_spikes.reshape(shape[0], -1), tau, v_threshold, h, detach_reset
+                    _flatten(v_seq, order), _flatten(grad_spikes, order), tau, v_threshold, h, detach_reset
                 )
-            grad = grad.view(shape)
+            grad = _unflatten(grad, v_seq, order)
         else:
             grad = _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset)
         return grad, None, None, None, None, None

@@ -8,11 +8,9 @@ statistics in float64 whatever the precision (:mod:`tfsnn.bn`).
 ``train.channels_last``: the conv weights in ``torch.channels_last`` (NHWC) memory format. A
 conv with channels-last weights returns channels-last activations, so every ``[T*B, C, H, W]``
 tensor of the network, and its ``[T, B, C, H, W]`` view, keeps that layout (the input needs
-no conversion: the stem's conv does it). Two places fall back to the contiguous layout, and
-the next conv converts back: a TTM that changes the number of steps returns a new contiguous
-tensor (once per stage boundary), and the ``compiled`` LIF backend flattens its current to
-``[T, -1]`` (a copy for channels-last) and returns contiguous spikes (at every LIF); the
-``fused`` and ``autograd`` backends keep the layout.
+no conversion: the stem's conv does it). Every LIF backend keeps the layout (the ``compiled``
+one flattens each step in memory order, :mod:`tfsnn.neuron`); a TTM that changes the number of
+steps returns a new contiguous tensor (once per stage boundary), which the next conv converts.
 """
 
 from __future__ import annotations
