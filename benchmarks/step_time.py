@@ -16,6 +16,7 @@ drifts by 15-25% between runs). An MTT iteration is timed against the sum of its
     python benchmarks/step_time.py                         # both networks, T = 1..6
     python benchmarks/step_time.py --nets resnet18-narrow --T 6 --rounds 5
     python benchmarks/step_time.py --memory                # + activation memory at T=6, batch 64
+    python benchmarks/step_time.py --channels-last         # every network in NHWC memory format
 
 Writes a CSV (``--out``) with one row per (net, implementation, T, metric).
 """
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from tfsnn.io import with_provenance, write_csv
 from tfsnn.models import build
 from tfsnn.neuron import LIF
+from tfsnn.precision import memory_format
 from tfsnn.training import MTT, train_step
 
 NETS = {  # name: (architecture, width, default batch)
@@ -54,7 +56,7 @@ def _spikingjelly_lif():
                           surrogate_function=surrogate.PiecewiseQuadratic(alpha=1.0), step_mode="m")
 
 
-def make(net: str, impl: str, seed: int = 0):
+def make(net: str, impl: str, channels_last: bool = False, seed: int = 0):
     arch, width, _ = NETS[net]
     torch.manual_seed(seed)
     neuron = {"kind": "relu"} if impl == "ann" else {"kind": "lif", "backend": "fused" if impl == "spikingjelly" else impl}
@@ -64,7 +66,7 @@ def make(net: str, impl: str, seed: int = 0):
             for name, child in module.named_children():
                 if isinstance(child, LIF):
                     setattr(module, name, _spikingjelly_lif())
-    return model
+    return model.to(memory_format=memory_format(channels_last))
 
 
 def _reset_state(model) -> None:
@@ -100,13 +102,13 @@ def saved_bytes(model, x, y, t) -> int:
     return sum(storages.values())
 
 
-def time_net(net: str, Ts: list[int], batch: int, rounds: int, impls: list[str]) -> list[dict]:
+def time_net(net: str, Ts: list[int], batch: int, rounds: int, impls: list[str], channels_last: bool) -> list[dict]:
     rows = []
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    models = {impl: make(net, impl) for impl in impls}
+    models = {impl: make(net, impl, channels_last) for impl in impls}
     optims = {k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for k, m in models.items()}
     for T in Ts:
-        base = {"net": net, "T": T, "batch": batch, "rounds": rounds}
+        base = {"net": net, "T": T, "batch": batch, "rounds": rounds, "channels_last": channels_last}
         for impl in impls:  # warm-up; for `compiled` the first step of a T includes compiling it
             first = step_seconds(models[impl], optims[impl], x, y, T)
             if impl == "compiled":
@@ -127,9 +129,9 @@ def time_net(net: str, Ts: list[int], batch: int, rounds: int, impls: list[str])
     return rows
 
 
-def time_mtt(net: str, batch: int, rounds: int, impl: str, samples: int = 3) -> list[dict]:
+def time_mtt(net: str, batch: int, rounds: int, impl: str, channels_last: bool, samples: int = 3) -> list[dict]:
     """An MTT iteration (s configurations, one optimizer step) against the sum of single passes."""
-    model = make(net, impl)
+    model = make(net, impl, channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
@@ -145,16 +147,17 @@ def time_mtt(net: str, batch: int, rounds: int, impl: str, samples: int = 3) -> 
             ratios.append(mtt / singles)
     ratio = statistics.median(ratios)
     print(f"{net:16s} MTT iteration ({impl}, s={samples}) / sum of its passes: {ratio:.3f}", flush=True)
-    return [{"net": net, "impl": impl, "T": None, "batch": batch, "rounds": rounds,
+    return [{"net": net, "impl": impl, "T": None, "batch": batch, "rounds": rounds, "channels_last": channels_last,
              "metric": "mtt_over_sum_of_passes", "value": ratio}]
 
 
-def memory_at(net: str, T: int, batch: int, impls: list[str]) -> list[dict]:
+def memory_at(net: str, T: int, batch: int, impls: list[str], channels_last: bool) -> list[dict]:
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    mem = {impl: saved_bytes(make(net, impl), x, y, T) / 2**20 for impl in impls}
+    mem = {impl: saved_bytes(make(net, impl, channels_last), x, y, T) / 2**20 for impl in impls}
     print(f"{net:16s} activation memory T={T} B={batch}: "
           + "  ".join(f"{k} {v:.0f} MB ({v / mem['ann']:.2f}x)" for k, v in mem.items()), flush=True)
-    return [{"net": net, "impl": k, "T": T, "batch": batch, "rounds": 1, "metric": "saved_mb", "value": v}
+    return [{"net": net, "impl": k, "T": T, "batch": batch, "rounds": 1, "channels_last": channels_last,
+             "metric": "saved_mb", "value": v}
             for k, v in mem.items()]
 
 
@@ -167,6 +170,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mtt", default="compiled", help="implementation of the MTT timing ('' to skip)")
     parser.add_argument("--memory", action="store_true", help="also activation memory at T=6, batch 64")
+    parser.add_argument("--channels-last", action="store_true", help="every network (the ANN too) in NHWC memory format")
     parser.add_argument("--out", default="benchmarks/results/step_time.csv")
     parser.add_argument("--plot", default=None, help="also a figure (PDF or PNG) of the time ratios to the ANN")
     args = parser.parse_args(argv)
@@ -175,11 +179,11 @@ def main(argv=None) -> None:
     rows = []
     for net in args.nets:
         batch = args.batch or NETS[net][2]
-        rows += time_net(net, args.T, batch, args.rounds, impls)
+        rows += time_net(net, args.T, batch, args.rounds, impls, args.channels_last)
         if args.mtt:
-            rows += time_mtt(net, batch, args.rounds, args.mtt)
+            rows += time_mtt(net, batch, args.rounds, args.mtt, args.channels_last)
         if args.memory:
-            rows += memory_at(net, 6, 64, impls)
+            rows += memory_at(net, 6, 64, impls, args.channels_last)
     frame = with_provenance(pd.DataFrame(rows), device="cpu", threads=torch.get_num_threads())
     write_csv(frame, args.out)
     print(f"wrote {args.out}")

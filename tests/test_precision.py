@@ -92,8 +92,9 @@ def test_channels_last_equals_contiguous_and_keeps_its_layout(t):
 
 def test_a_bf16_channels_last_run_trains_as_the_fp32_one(pack_dir, tmp_path):
     """A real run on MNIST (MTT at T=1 only, so one cheap pass per batch, with BN calibration):
-    bf16 autocast and channels_last give the fp32 run's training loss and test accuracy within
-    bf16 rounding, keep fp32 master weights, and save channels-last conv weights."""
+    bf16 autocast and channels_last give the fp32 run's training loss within bf16 rounding and its
+    test accuracy within sampling noise, keep fp32 master weights, and save channels-last conv
+    weights."""
     metrics, states = {}, {}
     for precision, channels_last in (("fp32", False), ("bf16", True)):
         config = validate_config(tiny_config(
@@ -109,4 +110,7 @@ def test_a_bf16_channels_last_run_trains_as_the_fp32_one(pack_dir, tmp_path):
     assert states["bf16"][weight].is_contiguous(memory_format=torch.channels_last)
     assert states["fp32"][weight].is_contiguous()
     assert abs(metrics["bf16"]["train_loss"] - metrics["fp32"]["train_loss"]) < 0.05
-    assert abs(metrics["bf16"]["test_acc"] - metrics["fp32"]["test_acc"]) <= 5.0
+    # the two runs' weights part after the first rounding, so their test accuracies on 256 images
+    # differ by sampling noise: within 3 standard errors of a difference of two proportions
+    p, q = metrics["bf16"]["test_acc"] / 100, metrics["fp32"]["test_acc"] / 100
+    assert abs(p - q) <= 3 * ((p * (1 - p) + q * (1 - q)) / 256) ** 0.5
