@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -140,3 +141,17 @@ def test_registered_landscape_rows(tiny_trained):
     again = run_analysis("landscape", tiny_trained, options)
     assert frame["value"].tolist() == again["value"].tolist()  # seeded
     _assert_same_state(tiny_trained.model, before)
+
+
+def test_analyses_run_under_the_runs_precision(tiny_trained):
+    """A run trained in bf16 is analysed in bf16: the landscape's loss at alpha=0 is the bf16
+    evaluation's loss, not the fp32 one."""
+    config = tiny_trained.config
+    bf16 = dataclasses.replace(tiny_trained, config=config.model_copy(
+        update={"train": config.train.model_copy(update={"precision": "bf16"})}))
+    options = {"alphas": [0.0], "split": "train", "batches": 1}
+    frame = run_analysis("landscape", bf16, options)
+    zero = frame[frame["metric"] == "loss"]["value"].item()
+    batches = bf16.split_loader("train", batches=1)
+    assert zero == pytest.approx(accuracy(bf16.model, batches, 4, "cpu", "bf16")["loss"], rel=1e-6)
+    assert zero != pytest.approx(accuracy(bf16.model, batches, 4, "cpu", "fp32")["loss"], rel=1e-6)

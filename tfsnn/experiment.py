@@ -132,6 +132,11 @@ class Trained:
     def calibration_batches(self) -> int:
         return max(self.config.train.calibrate_batches, 1)
 
+    @property
+    def precision(self) -> str:
+        """The run's ``train.precision``, under which its evaluations and analyses run too."""
+        return self.config.train.precision
+
     def rows(self, rows, **fields) -> pd.DataFrame:
         """``rows`` as a tidy frame with this run's fields and the provenance columns."""
         info = run_info(self.config, self.datasets)
@@ -189,6 +194,6 @@ def evaluate_checkpoint(
         calibration_loader=trained.train_loader(),
         calibration_batches=trained.calibration_batches,
         recalibrate=recalibrate,
-        precision=config.train.precision,
+        precision=trained.precision,
     )
     return trained.rows(rows)

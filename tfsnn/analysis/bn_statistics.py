@@ -23,10 +23,10 @@ def bn_statistics_analysis(trained, *, T: Sequence[int] = (2, 3, 4, 5), repeats:
     test = trained.test_loader()
     rows = []
     for t in T:
-        rows.append({"metric": "top1_acc", "value": accuracy(model, test, t, device)["accuracy"], "T": t,
+        rows.append({"metric": "top1_acc", "value": accuracy(model, test, t, device, trained.precision)["accuracy"], "T": t,
                      "statistics": "T_max", "calibrations": 0})
         recalculated = measured_accuracy(model, test, trained.train_loader(seed=seed), t, repeats,
-                                         trained.calibration_batches, device)
+                                         trained.calibration_batches, device, trained.precision)
         rows.append({"metric": "top1_acc", "value": recalculated, "T": t, "statistics": "recalculated",
                      "calibrations": repeats})
     return rows

@@ -60,8 +60,10 @@ def measured_accuracy(
     repeats: int = 3,
     calibration_batches: int = 10,
     device: torch.device | str | None = None,
+    precision: str = "auto",
 ) -> float:
-    """Mean test accuracy (percent) over ``repeats`` BN calibrations at ``config`` (A.3).
+    """Mean test accuracy (percent) over ``repeats`` BN calibrations at ``config`` (A.3), the
+    passes under ``precision`` (:mod:`tfsnn.precision`).
 
     Calibration ``r`` uses the ``r``-th run of ``calibration_batches`` consecutive batches of
     ``calibration_loader`` (cycled when it runs out), so no two calibrations share batches
@@ -73,7 +75,7 @@ def measured_accuracy(
     batches = _cycle(calibration_loader)
     accuracies = [
         evaluate(model, test_loader, [config], device, calibration_loader=batches,
-                 calibration_batches=calibration_batches, recalibrate="all")[0]["accuracy"]
+                 calibration_batches=calibration_batches, recalibrate="all", precision=precision)[0]["accuracy"]
         for _ in range(repeats)
     ]
     return sum(accuracies) / repeats
@@ -190,7 +192,7 @@ def estimation_analysis(
 
     def measure(config) -> float:
         return measured_accuracy(model, test_loader, calibration_loader, config, repeats,
-                                 trained.calibration_batches, device)
+                                 trained.calibration_batches, device, trained.precision)
 
     fit_acc = [measure(c) for c in fit_configs]
     accuracy_model = fit_accuracy_model(fit_configs, fit_acc)

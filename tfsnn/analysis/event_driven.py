@@ -262,7 +262,7 @@ def event_driven_analysis(trained, *, bin_us: float = 1000.0, bias: str = "sprea
     model, device = trained.model, trained.device
     T = T or trained.t_max
     recordings, to_frames = event_recordings(trained.config)
-    clock = accuracy(model, trained.test_loader(), T, device)["accuracy"]
+    clock = accuracy(model, trained.test_loader(), T, device, trained.precision)["accuracy"]
     clock_pred = _clock_predictions(model, trained.test_loader(), T, device)
     outputs, ms = event_driven_outputs(model, recordings, to_frames, bin_us, bias, batch_size, device=device)
     event_pred = outputs.argmax(1).cpu()

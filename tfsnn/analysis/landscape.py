@@ -54,8 +54,10 @@ def loss_landscape(
     alphas: Sequence[float],
     direction: dict[str, torch.Tensor],
     device: torch.device | str | None = None,
+    precision: str = "auto",
 ) -> list[dict]:
-    """Mean cross-entropy and top-1 accuracy (:func:`tfsnn.evaluate.accuracy`, eval mode) on
+    """Mean cross-entropy and top-1 accuracy (:func:`tfsnn.evaluate.accuracy`, eval mode, under
+    ``precision``) on
     ``loader`` (iterated once per alpha) at weights ``w + alpha * direction`` for each alpha.
     One dict per alpha: ``alpha``, ``loss``, ``accuracy``, ``samples``.
     The parameters are restored bit for bit afterwards, and the train/eval mode too."""
@@ -71,7 +73,7 @@ def loss_landscape(
             with torch.no_grad():
                 for name, p in params.items():
                     p.copy_(saved[name] + alpha * direction[name])
-            result = accuracy(model, loader, T, device)
+            result = accuracy(model, loader, T, device, precision)
             rows.append({"alpha": float(alpha), **result})
     finally:
         with torch.no_grad():
@@ -96,7 +98,8 @@ def landscape_analysis(
     Rows: ``metric`` (loss, top1_acc), ``value``, ``alpha``, ``T``, ``split``."""
     T = T or trained.t_max
     direction = filter_normalized_direction(trained.model, torch.Generator().manual_seed(seed))
-    points = loss_landscape(trained.model, trained.split_loader(split, batches), T, alphas, direction, trained.device)
+    points = loss_landscape(trained.model, trained.split_loader(split, batches), T, alphas, direction, trained.device,
+                            trained.precision)
     return [
         {"metric": metric, "value": point[key], "alpha": point["alpha"], "T": T, "split": split}
         for point in points

@@ -91,14 +91,15 @@ def noisy_accuracy(
     sigma2: float,
     generator: torch.Generator,
     device: torch.device | str | None = None,
+    precision: str = "auto",
 ) -> dict:
-    """:func:`tfsnn.evaluate.accuracy` at ``t`` with ``N(0, sigma2)`` noise on ``target``
-    (``"weights"`` or ``"inputs"``); the model is left as it was."""
+    """:func:`tfsnn.evaluate.accuracy` at ``t``, under ``precision``, with ``N(0, sigma2)`` noise
+    on ``target`` (``"weights"`` or ``"inputs"``); the model is left as it was."""
     _check(target, sigma2)
     if target == "weights":
         with weight_noise(model, sigma2, generator):
-            return accuracy(model, loader, t, device)
-    return accuracy(model, input_noise(loader, sigma2, generator), t, device)
+            return accuracy(model, loader, t, device, precision)
+    return accuracy(model, input_noise(loader, sigma2, generator), t, device, precision)
 
 
 @register("noise")
@@ -131,7 +132,8 @@ def noise_analysis(
     for s in grid:
         for r in range(repeats):
             generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
-            result = noisy_accuracy(trained.model, loader, T, target, s, generator, trained.device)
+            result = noisy_accuracy(trained.model, loader, T, target, s, generator, trained.device,
+                                    trained.precision)
             rows.append({"metric": "top1_acc", "value": result["accuracy"], "target": target, "sigma2": s,
                          "repeat": r, "T": T})
     return rows
