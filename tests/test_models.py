@@ -135,13 +135,14 @@ def test_relu_twin_is_the_ann_on_folded_batch():
 
 
 @pytest.mark.parametrize("autocast", [False, True])
-def test_spike_conv_matches_conv_and_saves_uint8(autocast):
-    from tfsnn.models.layers import SpikeConv2d
+def test_spike_conv_matches_conv_and_saves_int8(autocast):
+    from tfsnn.models.layers import MAX_SPIKE_COUNT, SpikeConv2d
 
     spike_conv = SpikeConv2d(3, 4, 3, 2, padding=1, bias=False)
     conv = torch.nn.Conv2d(3, 4, 3, 2, padding=1, bias=False)
     conv.weight.data.copy_(spike_conv.weight.data)
-    x = torch.randint(0, 4, (2, 3, 9, 9)).float()  # spike counts after a summing TTM
+    x = torch.randint(0, MAX_SPIKE_COUNT + 1, (2, 3, 9, 9)).float()  # spike counts after a summing TTM
+    x[0, 0, 0, 0] = MAX_SPIKE_COUNT
     grad = torch.randn(2, 4, 5, 5)
     results, saved = [], []
     for layer in (spike_conv, conv):
@@ -152,7 +153,7 @@ def test_spike_conv_matches_conv_and_saves_uint8(autocast):
         out.float().backward(grad)
         results.append((out, xi.grad, layer.weight.grad))
         layer.weight.grad = None
-    assert torch.uint8 in saved
+    assert torch.int8 in saved
     tol = 1e-2 if autocast else 1e-5
     for a, b in zip(results[0], results[1]):
         assert a.dtype == b.dtype and torch.allclose(a.float(), b.float(), rtol=tol, atol=tol)
@@ -167,6 +168,13 @@ def test_spiking_resnet_uses_spike_convs_after_the_stem():
     assert not any(isinstance(m, SpikeConv2d) for m in ann.modules())
     plain = build("resnet18", 5, 2, width=1 / 16, compact_spikes=False)
     assert not any(isinstance(m, SpikeConv2d) for m in plain.modules())
+    assert snn.saves_spike_counts and not plain.saves_spike_counts
+
+
+def test_training_beyond_the_int8_spike_counts_is_refused():
+    model = build("resnet18", 5, 2, width=1 / 16)
+    with pytest.raises(ValueError, match="more than 127 steps.*compact_spikes: false"):
+        model(torch.randn(1, 2, 16, 16), (128, 1, 1, 1, 1, 1, 1, 1))
 
 
 def test_block_firing_rates():

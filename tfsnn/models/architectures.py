@@ -138,9 +138,9 @@ def build(
     step (fc nets). ``width`` scales every layer's width (1.0 = the paper's). ``neuron`` is a
     dict for :func:`neuron_factory` (default: LIF, tau 0.5, v_threshold 1, h 1; the fc presets
     set their own tau). ``hidden`` gives the fc widths (and overrides a preset's).
-    ``compact_spikes`` keeps the spike input of every conv after the first as uint8 for the
-    backward pass (:class:`~tfsnn.models.layers.SpikeConv2d`): about 22% less activation memory
-    for about 9% more step time on CPU (measured, ResNet-18 at T=6).
+    ``compact_spikes`` keeps the spike input of every conv after the first as int8 for the
+    backward pass (:class:`~tfsnn.models.layers.SpikeConv2d`; time steps up to 127): about 22%
+    less activation memory (ResNet-18 at T=6).
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"model.name: unknown architecture {name!r}; choose from {ARCHITECTURES}")

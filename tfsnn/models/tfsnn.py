@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from tfsnn.models.layers import MAX_SPIKE_COUNT, SpikeConv2d
 from tfsnn.neuron import LIF
 from tfsnn.temporal import TemporalConfig, transform
 
@@ -44,6 +45,7 @@ class TFSNN(nn.Module):
         self.head = head
         self.input_rank = input_rank
         self.granularity = granularity
+        self.saves_spike_counts = any(isinstance(m, SpikeConv2d) for m in self.modules())
 
     @property
     def num_stages(self) -> int:
@@ -72,6 +74,9 @@ class TFSNN(nn.Module):
     def forward_steps(self, x: torch.Tensor, t: int | Sequence[int] | str) -> torch.Tensor:
         """Per-step classifier outputs ``[t_n, B, classes]`` of the last stage."""
         config = self.config(t)
+        if self.saves_spike_counts and torch.is_grad_enabled() and max(config) > MAX_SPIKE_COUNT:
+            raise ValueError(f"configuration {config} has more than {MAX_SPIKE_COUNT} steps, more than the int8 "
+                             "spike counts of model.compact_spikes hold; train it with model.compact_spikes: false")
         x = self.stem(self.encode(x, config[0]))
         for i, block in enumerate(self.blocks):
             if i % self.granularity == 0:
