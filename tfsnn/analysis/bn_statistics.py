@@ -23,8 +23,8 @@ def bn_statistics_analysis(trained, *, T: Sequence[int] = (2, 3, 4, 5), repeats:
     test = trained.test_loader()
     rows = []
     for t in T:
-        rows.append({"metric": "top1_acc", "value": accuracy(model, test, t, device, trained.precision)["accuracy"], "T": t,
-                     "statistics": "T_max", "calibrations": 0})
+        t_max_statistics = accuracy(model, test, t, device, trained.precision)["accuracy"]
+        rows.append({"metric": "top1_acc", "value": t_max_statistics, "T": t, "statistics": "T_max", "calibrations": 0})
         recalculated = measured_accuracy(model, test, trained.train_loader(seed=seed), t, repeats,
                                          trained.calibration_batches, device, trained.precision)
         rows.append({"metric": "top1_acc", "value": recalculated, "T": t, "statistics": "recalculated",
