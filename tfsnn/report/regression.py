@@ -16,14 +16,15 @@ moved values as expected noise while still failing on a changed structure.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
 import platform
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from tfsnn.io import atomic_path
 
 __all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "ENVIRONMENT_FILE", "diff_frames", "diff_results",
            "environment", "reference_environment", "update_references"]
@@ -102,16 +103,20 @@ def reference_environment(reference_dir) -> dict | None:
 
 
 def update_references(fresh_dir, reference_dir) -> list[str]:
-    """Make ``fresh_dir``'s CSVs the references: copy them into ``reference_dir`` (replacing its
-    CSVs) and record this machine's stack beside them. Returns the names copied."""
+    """Make ``fresh_dir``'s CSVs the references: copy each into ``reference_dir`` atomically,
+    then remove the references ``fresh_dir`` no longer has, and record this machine's stack
+    beside them. Returns the names copied."""
     fresh_dir, reference_dir = Path(fresh_dir), Path(reference_dir)
     fresh = sorted(fresh_dir.glob("*.csv"))
     if not fresh:
         raise ValueError(f"{fresh_dir} holds no result CSVs to make references of")
-    reference_dir.mkdir(parents=True, exist_ok=True)
-    for old in reference_dir.glob("*.csv"):
-        old.unlink()
+    names = [path.name for path in fresh]
     for path in fresh:
-        shutil.copyfile(path, reference_dir / path.name)
-    (reference_dir / ENVIRONMENT_FILE).write_text(json.dumps(environment(), indent=2) + "\n")
-    return [path.name for path in fresh]
+        with atomic_path(reference_dir / path.name) as tmp:
+            shutil.copyfile(path, tmp)
+    for stale in reference_dir.glob("*.csv"):
+        if stale.name not in names:
+            stale.unlink()
+    with atomic_path(reference_dir / ENVIRONMENT_FILE) as tmp:
+        tmp.write_text(json.dumps(environment(), indent=2) + "\n")
+    return names
