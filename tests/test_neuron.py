@@ -1,8 +1,13 @@
 """LIF (Eq. 1-4), the triangle surrogate (Eq. 6) and BPTT through the reset path (Eq. 7 / A.5)."""
 
+import sys
+import typing
+
 import pytest
 import torch
 
+from tfsnn import neuron
+from tfsnn.config import NeuronConfig
 from tfsnn.neuron import IF, LIF, FiringRateMonitor, lif, resolve_backend, surrogate_grad
 
 BACKENDS = ["fused", "autograd"]
@@ -129,13 +134,98 @@ def test_compiled_equals_reference(T, dtype, detach_reset):
         assert results["compiled"][0].stride() == current.stride() == results["compiled"][1].stride()
 
 
+def test_compiled_builds_one_graph_per_T_and_direction():
+    # views of differently shaped conv outputs (as in every network), channels-last ones, and the
+    # expanded (stride-0) gradient of a sum must not each compile a graph of their own: the
+    # graphs of a T would multiply with the layers until dynamo's recompile limit made them eager
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    for shape, channels_last in [((2, 4, 3, 5, 5), False), ((2, 2, 7, 3, 3), False), ((2, 2, 7, 3, 3), True),
+                                 ((2, 8, 16), False)]:
+        folded = torch.randn(shape[0] * shape[1], *shape[2:])
+        if channels_last:
+            folded = folded.contiguous(memory_format=torch.channels_last)
+        current = folded.view(shape).requires_grad_()
+        lif(current, backend="compiled").sum().backward()
+        (lif(current, backend="compiled") * torch.randn(shape)).sum().backward()
+    assert counters["stats"]["unique_graphs"] == 2  # the forward and the backward of T=2
+
+
+@pytest.fixture
+def triton_interpreter(monkeypatch):
+    """The ``triton`` backend's kernels run in Triton's interpreter on CPU tensors (numpy; no GPU):
+    ``TRITON_INTERPRET`` is read when the kernels are defined, so their module is imported afresh."""
+    pytest.importorskip("triton")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.delitem(sys.modules, "tfsnn.lif_triton", raising=False)
+    yield
+    sys.modules.pop("tfsnn.lif_triton", None)
+
+
+def channels_last_current(shape, dtype):
+    """``[T, B, C, H, W]`` viewing a channels-last ``[T*B, C, H, W]``, as its conv returns it."""
+    current = torch.randn(shape).to(dtype)
+    return current.view(-1, *shape[2:]).contiguous(memory_format=torch.channels_last).view(shape)
+
+
+# The interpreter converts float32 to bfloat16 by truncation, unlike a GPU (round to nearest even),
+# so bfloat16 is left to GPU runs; float16 conversions are exact numpy ones.
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float16, 1e-2)])
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("params", [(0.5, 1.0, 1.0), (0.9, 0.7, 0.5)])
+def test_triton_kernels_equal_reference(triton_interpreter, dtype, tol, detach_reset, params):
+    tau, vth, h = params
+    cases = [(torch.randn(1, 3) * 1.2).to(dtype), (torch.randn(6, 2, 1500) * 1.2).to(dtype),  # > one block
+             channels_last_current((4, 2, 5, 3, 3), dtype) * 1.2]
+    for current in cases:
+        current.requires_grad_()
+        grad_out = torch.randn(current.shape).to(dtype)
+        results = {}
+        for backend in ("autograd", "triton"):
+            out = lif(current, tau, vth, h, detach_reset, backend)
+            results[backend] = (out, *torch.autograd.grad(out, current, grad_out))
+        assert torch.equal(results["triton"][0], results["autograd"][0])
+        assert torch.allclose(results["triton"][1].float(), results["autograd"][1].float(), rtol=tol, atol=tol)
+        assert results["triton"][0].stride() == current.stride() == results["triton"][1].stride()
+
+
+def test_triton_hand_computed_gradient(triton_interpreter):
+    # the three-step case of test_gradient_through_three_steps_matches_eq7, in float32
+    current = column([1.2, 0.3, 0.9]).float().requires_grad_()
+    spikes = lif(current, backend="triton")
+    assert spikes.flatten().tolist() == [1, 0, 1]
+    spikes[2].sum().backward()
+    expected = torch.tensor([0.95 * 0.25 * 0.91 * -0.96, 0.95 * 0.5 * 0.91, 0.95])
+    assert torch.allclose(current.grad.flatten(), expected)
+
+
+def test_triton_refuses_what_it_cannot_run(monkeypatch):
+    pytest.importorskip("triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(ValueError, match="runs on CUDA tensors"):
+        lif(torch.zeros(2, 1), backend="triton")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    with pytest.raises(ValueError, match="float32, float16 or bfloat16"):
+        lif(torch.zeros(2, 1, dtype=torch.float64), backend="triton")
+
+
 def test_backend_selection(monkeypatch):
+    assert typing.get_args(NeuronConfig.model_fields["backend"].annotation) == neuron.BACKENDS  # config in step
     cpu = torch.device("cpu")
     assert resolve_backend("fused", cpu) == "fused"
     monkeypatch.setenv("TFSNN_LIF_BACKEND", "autograd")
     assert resolve_backend("auto", cpu) == "autograd" and resolve_backend("compiled", cpu) == "compiled"
     monkeypatch.setenv("TFSNN_LIF_BACKEND", "auto")
-    assert resolve_backend("auto", cpu) in ("compiled", "fused")
+    monkeypatch.setattr(neuron, "_has_cxx", lambda: True)
+    monkeypatch.setattr(neuron, "_has_triton", lambda: True)
+    assert resolve_backend("auto", cpu) == "compiled"
+    assert resolve_backend("auto", torch.device("cuda")) == "triton"
+    monkeypatch.setattr(neuron, "_has_cxx", lambda: False)
+    monkeypatch.setattr(neuron, "_has_triton", lambda: False)
+    assert resolve_backend("auto", cpu) == "fused" and resolve_backend("auto", torch.device("cuda")) == "fused"
+    assert resolve_backend("auto", torch.device("meta")) == "fused"
     monkeypatch.setenv("TFSNN_LIF_BACKEND", "fast")
     with pytest.raises(ValueError, match="TFSNN_LIF_BACKEND='fast'"):
         resolve_backend("auto", cpu)

@@ -61,7 +61,7 @@ class NeuronConfig(_Strict):
     v_threshold: float = Field(1.0, gt=0)
     h: float = Field(1.0, gt=0)
     detach_reset: bool = False
-    backend: Literal["auto", "compiled", "fused", "autograd"] = "auto"
+    backend: Literal["auto", "triton", "compiled", "fused", "autograd"] = "auto"
 
     def factory_kwargs(self) -> dict:
         kwargs = self.model_dump(exclude_none=True)

@@ -12,19 +12,21 @@ Backward uses ``ds/dv = max(0, h - |v_threshold - v|) / h^2`` (Eq. 6). The reset
 differentiated as in Eq. 7 / A.5, ``du/dv = (1 - s) - v * ds/dv``; with ``detach_reset=True``
 the spike in Eq. 4 is treated as a constant, ``du/dv = 1 - s`` (for study).
 
-Three implementations compute the same thing (``backend=``):
+Four implementations compute the same thing (``backend=``):
 
 - ``"fused"``: one autograd node for all ``T`` steps, with the backward over time written out
   (Eq. 15), saving only the membrane potentials ``v``; eager PyTorch ops, in place.
 - ``"compiled"``: the same node with its forward and backward each compiled by
   ``torch.compile`` into one kernel over all steps (C++/OpenMP on CPU, Triton on CUDA). The
-  first use of each ``T`` compiles (seconds; cached on disk by inductor). It flattens each step
-  in memory order, so a channels-last current gives channels-last spikes, without a copy.
+  first use of each ``T`` compiles (seconds; cached on disk by inductor).
+- ``"triton"``: the same node with hand-written Triton kernels (:mod:`tfsnn.lif_triton`): one
+  launch for all ``T`` steps, nothing to compile per ``T``; CUDA tensors only.
 - ``"autograd"``: the plain per-step loop, differentiated by autograd through
-  :class:`TriangleSpike`; the reference the other two are tested against.
+  :class:`TriangleSpike`; the reference the others are tested against.
 
-``"auto"`` (the default) picks ``compiled`` where it can be built, else ``fused`` (see
-:func:`resolve_backend`).
+``compiled`` and ``triton`` flatten each step in memory order, so a channels-last current gives
+channels-last spikes and gradients, without a copy. ``"auto"`` (the default) picks ``triton`` on
+CUDA and ``compiled`` on CPU where they can be built, else ``fused`` (see :func:`resolve_backend`).
 """
 
 from __future__ import annotations
@@ -166,62 +168,117 @@ def _unflatten(flat: torch.Tensor, like: torch.Tensor, order: tuple[int, ...]) -
     return permuted.permute(0, *(1 + order.index(d) for d in range(1, like.dim())))
 
 
+def _plain(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as a contiguous tensor that is not a view (the same memory when ``x`` is contiguous).
+    Dynamo guards a view on its base's sizes and strides, and any tensor on its own strides;
+    these differ from layer to layer (and a TTM's backward hands on expanded gradients), so without
+    this one ``T`` would compile a graph per layer shape, until the recompile limit made it eager."""
+    return x.contiguous().detach()
+
+
+def _compiled_forward(current, tau, v_threshold):
+    with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+        return _compiled(_forward_scan)(_plain(current), tau, v_threshold)
+
+
+def _compiled_backward(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
+    with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+        return _compiled(_backward_scan)(_plain(v_seq), _plain(grad_spikes), tau, v_threshold, h, detach_reset)
+
+
+def _triton_forward(current, tau, v_threshold):
+    from tfsnn import lif_triton  # needs Triton: imported on first use
+
+    return lif_triton.forward(current, tau, v_threshold)
+
+
+def _triton_backward(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
+    from tfsnn import lif_triton
+
+    return lif_triton.backward(v_seq, grad_spikes, tau, v_threshold, h, detach_reset)
+
+
+# The kernels that take ``[T, N]`` tensors, one step per row (see :func:`_flatten`).
+_FLAT_FORWARD = {"compiled": _compiled_forward, "triton": _triton_forward}
+_FLAT_BACKWARD = {"compiled": _compiled_backward, "triton": _triton_backward}
+
+
 class _FusedLIF(torch.autograd.Function):
-    """All ``T`` steps of Eq. 1-4 as one autograd node that saves only ``v``; eager or compiled."""
+    """All ``T`` steps of Eq. 1-4 as one autograd node that saves only ``v``; eager, compiled
+    or Triton kernels (``backend``)."""
 
     @staticmethod
-    def forward(ctx, current, tau, v_threshold, h, detach_reset, compiled):
-        if compiled:
-            order = _memory_order(current)
-            with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
-                spikes, v_seq = _compiled(_forward_scan)(_flatten(current, order), tau, v_threshold)
-            spikes, v_seq = _unflatten(spikes, current, order), _unflatten(v_seq, current, order)
-        else:
+    def forward(ctx, current, tau, v_threshold, h, detach_reset, backend):
+        if backend == "fused":
             spikes, v_seq = _forward_eager(current, tau, v_threshold)
+        else:
+            order = _memory_order(current)
+            spikes, v_seq = _FLAT_FORWARD[backend](_flatten(current, order), tau, v_threshold)
+            spikes, v_seq = _unflatten(spikes, current, order), _unflatten(v_seq, current, order)
         ctx.save_for_backward(v_seq)
-        ctx.params = (tau, v_threshold, h, detach_reset, compiled)
+        ctx.params = (tau, v_threshold, h, detach_reset, backend)
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
         (v_seq,) = ctx.saved_tensors
-        tau, v_threshold, h, detach_reset, compiled = ctx.params
-        if compiled:
-            order = _memory_order(v_seq)
-            with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
-                grad = _compiled(_backward_scan)(
-                    _flatten(v_seq, order), _flatten(grad_spikes, order), tau, v_threshold, h, detach_reset
-                )
-            grad = _unflatten(grad, v_seq, order)
-        else:
+        tau, v_threshold, h, detach_reset, backend = ctx.params
+        if backend == "fused":
             grad = _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset)
+        else:
+            order = _memory_order(v_seq)
+            grad = _FLAT_BACKWARD[backend](
+                _flatten(v_seq, order), _flatten(grad_spikes, order), tau, v_threshold, h, detach_reset
+            )
+            grad = _unflatten(grad, v_seq, order)
         return grad, None, None, None, None, None
 
 
-BACKENDS = ("auto", "compiled", "fused", "autograd")
+BACKENDS = ("auto", "triton", "compiled", "fused", "autograd")
 
 
 @functools.cache
-def _can_compile(device_type: str) -> bool:
-    if device_type == "cuda":
-        return importlib.util.find_spec("triton") is not None
-    return device_type == "cpu" and shutil.which(os.environ.get("CXX", "g++")) is not None
+def _has_triton() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+@functools.cache
+def _has_cxx() -> bool:
+    return shutil.which(os.environ.get("CXX", "g++")) is not None
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """``auto`` means ``compiled`` where torch.compile can build kernels for ``device`` (Triton
-    on CUDA, a C++ compiler on CPU), else ``fused``. The environment variable
-    ``TFSNN_LIF_BACKEND`` overrides ``auto`` (e.g. ``fused`` for short runs that would spend
-    more time compiling than they save)."""
+    """``auto`` means ``triton`` on CUDA and ``compiled`` on CPU where they can be built (Triton
+    installed; a C++ compiler for torch.compile's CPU kernels), else ``fused``. The environment
+    variable ``TFSNN_LIF_BACKEND`` overrides ``auto`` (e.g. ``fused`` for short CPU runs that
+    would spend more time compiling than they save)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown LIF backend {backend!r}; choose from {BACKENDS}")
     if backend == "auto":
         backend = os.environ.get("TFSNN_LIF_BACKEND", "auto")
         if backend not in BACKENDS:
             raise ValueError(f"TFSNN_LIF_BACKEND={backend!r} is not a LIF backend; choose from {BACKENDS}")
-        if backend == "auto":
-            backend = "compiled" if _can_compile(device.type) else "fused"
+    if backend == "auto":
+        if device.type == "cuda":
+            backend = "triton" if _has_triton() else "fused"
+        else:
+            backend = "compiled" if device.type == "cpu" and _has_cxx() else "fused"
     return backend
+
+
+def _check_triton(current: torch.Tensor) -> None:
+    """The ``triton`` backend runs float32/16 and bfloat16 CUDA tensors (CPU tensors only in
+    Triton's interpreter, ``TRITON_INTERPRET=1``, which the tests use)."""
+    if not _has_triton():
+        raise ValueError("LIF backend 'triton' needs Triton (pip install triton); use 'compiled' or 'fused'")
+    from triton import knobs
+
+    if current.device.type != "cuda" and not knobs.runtime.interpret:
+        raise ValueError(f"LIF backend 'triton' runs on CUDA tensors, got a {current.device.type} tensor; "
+                         "use 'compiled' or 'fused' (or set TRITON_INTERPRET=1 to run its kernels in "
+                         "Triton's CPU interpreter)")
+    if current.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"LIF backend 'triton' takes float32, float16 or bfloat16 currents, got {current.dtype}")
 
 
 def lif(
@@ -238,11 +295,11 @@ def lif(
     if h <= 0:
         raise ValueError(f"surrogate width h must be > 0, got {h}")
     backend = resolve_backend(backend, current.device)
+    if backend == "triton":
+        _check_triton(current)
     if backend == "autograd":
         return _lif_autograd(current, float(tau), float(v_threshold), float(h), bool(detach_reset))
-    return _FusedLIF.apply(
-        current, float(tau), float(v_threshold), float(h), bool(detach_reset), backend == "compiled"
-    )
+    return _FusedLIF.apply(current, float(tau), float(v_threshold), float(h), bool(detach_reset), backend)
 
 
 class LIF(nn.Module):
