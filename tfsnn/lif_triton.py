@@ -6,7 +6,8 @@ read of potentials and spike gradients and one write of current gradients in the
 
 The tensors are float32, float16 or bfloat16; the arithmetic is float32, rounded to the
 tensor's dtype where PyTorch's ops round (``tau * u``, then ``v``), and not contracted into
-FMAs (``enable_fp_fusion=False``), so the spikes are identical to the reference's.
+FMAs (``enable_fp_fusion=False``); the threshold comes rounded to the dtype
+(:func:`tfsnn.neuron.lif`). So the spikes are identical to the reference's.
 
 The tensors are ``[T, N]`` and contiguous (each step a dense block of ``N``). This module is
 imported only when the ``triton`` backend runs; with ``TRITON_INTERPRET=1`` set before that,

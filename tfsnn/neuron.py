@@ -24,6 +24,10 @@ Four implementations compute the same thing (``backend=``):
 - ``"autograd"``: the plain per-step loop, differentiated by autograd through
   :class:`TriangleSpike`; the reference the others are tested against.
 
+Every backend rounds as the reference's eager ops do: ``tau * u`` and then ``v`` to the currents'
+dtype (no fused multiply-add, no float32 membrane carried in a 16-bit run), with the threshold
+compared in that dtype, so the spikes are identical in float64, float32, float16 and bfloat16.
+
 ``compiled`` and ``triton`` flatten each step in memory order, so a channels-last current gives
 channels-last spikes and gradients, without a copy. ``"auto"`` (the default) picks ``triton`` on
 CUDA and ``compiled`` on CPU where they can be built, else ``fused`` (see :func:`resolve_backend`).
@@ -85,8 +89,8 @@ def _forward_eager(current, tau, v_threshold):
         v = v_seq[t]
         if u is None:
             v.copy_(current[t])
-        else:
-            torch.add(current[t], u, alpha=tau, out=v)
+        else:  # two roundings, as the reference's ``tau * u + I`` (not one, as add(alpha=tau) would)
+            torch.mul(u, tau, out=v).add_(current[t])
         fired = v >= v_threshold
         spikes[t].copy_(fired)
         if t + 1 < steps:
@@ -143,7 +147,7 @@ def _backward_scan(v_seq, grad_spikes, tau: float, v_threshold: float, h: float,
 def _compiled(fn):
     """``fn`` compiled once per process (inductor's on-disk cache keeps kernels across runs):
     one C++/OpenMP kernel on CPU, one Triton kernel on CUDA, per number of steps T."""
-    return torch.compile(fn, dynamic=True, fullgraph=True)
+    return torch.compile(fn, dynamic=True, fullgraph=True, options={"emulate_precision_casts": True})
 
 
 # Every T (and reset mode) is its own graph: allow more than dynamo's default of 8 per function.
@@ -297,9 +301,12 @@ def lif(
     backend = resolve_backend(backend, current.device)
     if backend == "triton":
         _check_triton(current)
+    # The threshold as the currents' dtype holds it: eager PyTorch compares ``v >= 0.7`` in v's
+    # dtype (0.69921875 in bfloat16), a compiled or Triton kernel in float32 unless told so.
+    v_threshold = torch.tensor(float(v_threshold), dtype=current.dtype).item()
     if backend == "autograd":
-        return _lif_autograd(current, float(tau), float(v_threshold), float(h), bool(detach_reset))
-    return _FusedLIF.apply(current, float(tau), float(v_threshold), float(h), bool(detach_reset), backend)
+        return _lif_autograd(current, float(tau), v_threshold, float(h), bool(detach_reset))
+    return _FusedLIF.apply(current, float(tau), v_threshold, float(h), bool(detach_reset), backend)
 
 
 class LIF(nn.Module):
