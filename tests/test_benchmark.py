@@ -42,8 +42,8 @@ def test_saved_memory_grows_with_T_and_the_lif_keeps_little_more_than_relu():
 
 def test_one_run_writes_rows_with_provenance(tmp_path):
     out = tmp_path / "step_time.csv"
-    step_time.main(["--nets", "resnet18-narrow", "--T", "1", "2", "--rounds", "1", "--impls", "ann", "fused",
-                    "--mtt", "fused", "--batch", "2", "--out", str(out)])
+    step_time.main(["--device", "cpu", "--nets", "resnet18-narrow", "--T", "1", "2", "--rounds", "1",
+                    "--impls", "ann", "fused", "--mtt", "fused", "--batch", "2", "--out", str(out)])
     frame = pd.read_csv(out)
     ratios = frame[frame["metric"] == "over_ann_time"]
     assert set(zip(ratios["impl"], ratios["T"])) == {(i, t) for i in ("ann", "fused") for t in (1.0, 2.0)}
@@ -58,7 +58,7 @@ def test_one_run_writes_rows_with_provenance(tmp_path):
 def test_refuses_what_cannot_run_here(tmp_path, capsys):
     out = str(tmp_path / "x.csv")
     with pytest.raises(SystemExit):
-        step_time.main(["--impls", "triton", "--out", out])  # CPU: the Triton kernels need CUDA
+        step_time.main(["--device", "cpu", "--impls", "triton", "--out", out])  # the Triton kernels need CUDA
     assert "not runnable on cpu" in capsys.readouterr().err
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit):

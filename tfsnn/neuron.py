@@ -285,6 +285,13 @@ def _check_triton(current: torch.Tensor) -> None:
         raise ValueError(f"LIF backend 'triton' takes float32, float16 or bfloat16 currents, got {current.dtype}")
 
 
+@functools.lru_cache(maxsize=64)
+def _in_dtype(value: float, dtype: torch.dtype) -> float:
+    """``value`` as ``dtype`` holds it. Eager PyTorch compares ``v >= 0.7`` in v's dtype
+    (0.69921875 in bfloat16); a compiled or Triton kernel would compare in float32."""
+    return torch.tensor(value, dtype=dtype).item()
+
+
 def lif(
     current: torch.Tensor,
     tau: float = 0.5,
@@ -301,9 +308,7 @@ def lif(
     backend = resolve_backend(backend, current.device)
     if backend == "triton":
         _check_triton(current)
-    # The threshold as the currents' dtype holds it: eager PyTorch compares ``v >= 0.7`` in v's
-    # dtype (0.69921875 in bfloat16), a compiled or Triton kernel in float32 unless told so.
-    v_threshold = torch.tensor(float(v_threshold), dtype=current.dtype).item()
+    v_threshold = _in_dtype(float(v_threshold), current.dtype)
     if backend == "autograd":
         return _lif_autograd(current, float(tau), v_threshold, float(h), bool(detach_reset))
     return _FusedLIF.apply(current, float(tau), v_threshold, float(h), bool(detach_reset), backend)
