@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import tfsnn
 from tfsnn import neuron
 from tfsnn.config import NeuronConfig
 from tfsnn.neuron import IF, LIF, FiringRateMonitor, lif, resolve_backend, surrogate_grad
@@ -166,18 +167,28 @@ def test_compiled_builds_one_graph_per_T_and_direction():
     assert counters["stats"]["unique_graphs"] == 2  # the forward and the backward of T=2
 
 
+def _forget_triton_kernels():
+    """Drop ``tfsnn.lif_triton`` so the next use imports it afresh: ``TRITON_INTERPRET`` is read
+    when its kernels are defined (``from tfsnn import lif_triton`` finds the package attribute
+    before ``sys.modules``, so both go)."""
+    sys.modules.pop("tfsnn.lif_triton", None)
+    if hasattr(tfsnn, "lif_triton"):
+        delattr(tfsnn, "lif_triton")
+
+
 @pytest.fixture
 def triton_interpreter(monkeypatch):
-    """The ``triton`` backend's kernels run in Triton's interpreter on CPU tensors (numpy; no GPU):
-    ``TRITON_INTERPRET`` is read when the kernels are defined, so their module is imported afresh.
+    """The ``triton`` backend's kernels run in Triton's interpreter on CPU tensors (numpy; no GPU).
 
     The interpreter converts float32 to bfloat16 by truncating the mantissa; a GPU, and PyTorch,
     round to nearest even. Its conversion is replaced by PyTorch's, so that bfloat16 results are
     those of a GPU (float16 conversions are numpy's, already rounded to nearest even)."""
-    pytest.importorskip("triton")
+    triton = pytest.importorskip("triton")
     from triton import language as tl
     from triton.runtime import interpreter
 
+    if not hasattr(getattr(interpreter, "InterpreterBuilder", None), "cast_impl"):
+        pytest.skip(f"Triton {triton.__version__}'s interpreter has no InterpreterBuilder.cast_impl to patch")
     truncating = interpreter.InterpreterBuilder.cast_impl
 
     def cast_impl(builder, src, dst_type):
@@ -188,9 +199,9 @@ def triton_interpreter(monkeypatch):
 
     monkeypatch.setattr(interpreter.InterpreterBuilder, "cast_impl", cast_impl)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.delitem(sys.modules, "tfsnn.lif_triton", raising=False)
+    _forget_triton_kernels()
     yield
-    sys.modules.pop("tfsnn.lif_triton", None)
+    _forget_triton_kernels()
 
 
 @pytest.fixture(params=["interpreter", "cuda"])
@@ -200,6 +211,7 @@ def triton_device(request):
         if not torch.cuda.is_available():
             pytest.skip("no CUDA device")
         pytest.importorskip("triton")
+        _forget_triton_kernels()  # the compiled kernels, not an interpreted import of an earlier test
         return torch.device("cuda")
     request.getfixturevalue("triton_interpreter")
     return torch.device("cpu")
