@@ -110,12 +110,16 @@ class Stepper:
         self.scaler.update()
         _reset_state(model)
 
-    def seconds(self, model, optimizer, x, y, t) -> float:
+    def timed(self, fn, *args) -> float:
+        """Seconds ``fn(*args)`` takes, the device synchronized before and after."""
         self.sync()
         start = time.perf_counter()
-        self.step(model, optimizer, x, y, t)
+        fn(*args)
         self.sync()
         return time.perf_counter() - start
+
+    def seconds(self, model, optimizer, x, y, t) -> float:
+        return self.timed(self.step, model, optimizer, x, y, t)
 
     def peak_mb(self, model, optimizer, x, y, t) -> float:
         """The CUDA allocator's peak during one training step, in MiB."""
@@ -194,12 +198,8 @@ def time_mtt(net: str, batch: int, rounds: int, impl: str, stepper: Stepper, cha
     ratios = []
     for r in range(rounds):
         configs = method.configurations(model.num_stages, torch.Generator().manual_seed(r))
-        stepper.sync()
-        start = time.perf_counter()
-        train_step(model, method, optimizer, stepper.scaler, x, y, torch.Generator().manual_seed(r),
-                   stepper.precision)
-        stepper.sync()
-        mtt = time.perf_counter() - start
+        mtt = stepper.timed(train_step, model, method, optimizer, stepper.scaler, x, y,
+                            torch.Generator().manual_seed(r), stepper.precision)
         ratios.append(mtt / sum(stepper.seconds(model, optimizer, x, y, c) for c in configs))
     ratio = statistics.median(ratios)
     print(f"{net:16s} MTT iteration ({impl}, s={samples}) / sum of its passes: {ratio:.3f}", flush=True)
