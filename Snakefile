@@ -1,9 +1,13 @@
-# The reproduction DAG: every table and figure of the paper at the scale config/config.yaml
-# selects (paper, small or smoke; `--config scale=smoke`). Outputs go to results/{scale}/ and
-# figures/{scale}/, so scales never overwrite each other.
+# The reproduction DAG: every table and figure of the paper, at the scale config/config.yaml
+# selects (paper by default; small or smoke with `--config scale=...`).
 #
-#   snakemake --cores 2 figures/smoke/table1.pdf --config scale=smoke   (targets before --config)
-#   snakemake --cores 2 all --config scale=smoke                        (everything)
+#   snakemake --cores 8 figures/table4.pdf                        Table 4 at the paper scale
+#   snakemake --cores 2 figures/table4.pdf --config scale=small   the same table at the small scale
+#   snakemake --cores 2 all --config scale=smoke                  everything (targets before --config)
+#
+# figures/tableN.pdf, figN.pdf, sec4.2.pdf, scorecard.html, compare.pdf ... are copies of the
+# configured scale's figures/{scale}/... (workflow/rules/targets.smk); results go to
+# results/{scale}/ and figures/{scale}/, so scales never overwrite each other.
 
 
 configfile: "config/config.yaml"
@@ -24,6 +28,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/scorecard.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/targets.smk"
 
 
 check_runs()

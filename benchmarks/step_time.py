@@ -9,7 +9,8 @@ Implementations of the same network, measured alternately within one run:
   compiles, is timed and reported apart);
 - ``spikingjelly``: SpikingJelly's multi-step ``LIFNode`` with the same math (decay_input=False,
   tau=2 i.e. our 0.5 leak, hard reset to 0, reset not detached, ``PiecewiseQuadratic(alpha=1)``
-  = the triangle surrogate of Eq. 6 with h=1), when SpikingJelly is installed (optional).
+  = the triangle surrogate of Eq. 6 with h=1), when SpikingJelly is installed (optional:
+  ``pip install -e ".[bench]"``) and imports; one that does not is skipped, its reason printed.
 
 Times are medians over rounds, ratios are medians of per-round ratios to the ANN (a shared CPU
 drifts by 15-25% between runs); throughput is images (each seen T times) per second. An MTT
@@ -52,13 +53,30 @@ IMPLEMENTATIONS = ["ann", "fused", "compiled", "triton", "spikingjelly"]
 COMPILING = ("compiled", "triton")  # their first step at a new T compiles kernels
 
 
+PEERS = {"spikingjelly": ("spikingjelly.activation_based.neuron", "spikingjelly.activation_based.surrogate")}
+
+
+def _importable(peer: str) -> bool:
+    """Whether the peer library's modules import. Installed but broken (a dependency of its own
+    missing, a build for another torch, ...), it is skipped with the reason in one line."""
+    try:
+        if importlib.util.find_spec(peer) is None:  # not installed: nothing to say
+            return False
+        for module in PEERS[peer]:
+            importlib.import_module(module)
+    except Exception as error:  # whatever its import raises, it must not end the benchmark
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"skipping {peer}: cannot import it ({reason})", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
 def available(device: torch.device) -> list[str]:
     """The implementations that run on ``device`` here."""
     impls = ["ann", "fused", "compiled"]
     if device.type == "cuda" and importlib.util.find_spec("triton"):
         impls.append("triton")
-    if importlib.util.find_spec("spikingjelly"):
-        impls.append("spikingjelly")
+    impls += [peer for peer in PEERS if _importable(peer)]
     return impls
 
 

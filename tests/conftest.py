@@ -1,3 +1,4 @@
+import copy
 import os
 from pathlib import Path
 
@@ -18,6 +19,16 @@ def pack_dir() -> Path:
     if not (folder / "mnist.npz").is_file():
         pytest.fail(f"data packs not found in {folder}: put shared/data beside the checkout or set TFSNN_PACKS")
     return folder
+
+
+def float64_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A float64 copy of ``model``, for tests that compare two routes to one result (other batch
+    sizes, a run cut short, chunks against the whole). In float32 such routes round differently:
+    the conv or matmul kernel the CPU library picks depends on the batch size and the CPU (here a
+    batch of 1 rounds otherwise than one of 64), and a rounding difference flips any spike whose
+    membrane potential lies within it of the threshold, which moves the outputs by far more than
+    rounding. In float64 the roundings are ~1e-16, and no spike of these tests lies that close."""
+    return copy.deepcopy(model).double()
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,8 @@ def test_rows_are_the_checkpoint_accuracy_and_the_recalibrated_one(tiny_trained)
     test = trained.test_loader()
     x = next(iter(test))[0]
     for t in (2, 3):
+        # exact: the analysis runs this very accuracy() on the same batches, so on any one machine
+        # the two are one computation twice (deterministic on a CPU stack)
         assert by[(t, "T_max")] == accuracy(model, test, t, "cpu")["accuracy"]
         # by hand: calibrate a copy at t on the batches the analysis uses, then test
         twin = copy.deepcopy(model)

@@ -1,21 +1,23 @@
 """Event-driven evaluation (Table 7): BN folding, fine time bins with the neuron state kept over
 the whole recording, the leak and bias conversion, and the registered analysis on N-MNIST."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from tfsnn.analysis import run_analysis
-from tfsnn.analysis.event_driven import event_driven_outputs, event_recordings, fold_batchnorm
+from tfsnn.analysis.event_driven import StatefulLIF, event_driven_outputs, event_recordings, fold_batchnorm
 from tfsnn.data.events import EVENT_DTYPE, DvsFrames
 from tfsnn.evaluate import accuracy
 from tfsnn.models import build
 from tfsnn.models.layers import ClassifierHead, ConvBNSpike
 from tfsnn.models.tfsnn import TFSNN
-from tfsnn.neuron import IF, LIF
+from tfsnn.neuron import IF, LIF, lif
 
-from conftest import tiny_config
+from conftest import float64_copy, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +130,14 @@ def test_biases_are_spread_over_the_bins_or_removed():
         event_driven_outputs(model, [events], FRAMES, bias="keep")
 
 
+def test_stateful_lif_rounds_as_the_lif():
+    # Step 2 lands on the threshold as the LIF rounds (tau * u, then + I); a fused multiply-add, which
+    # torch.add(I, u, alpha=tau) is on AVX2 and AVX-512 kernels, rounds once and leaves ~5 % below it
+    u = torch.rand(4096, generator=torch.Generator().manual_seed(0)) * 0.9
+    current = torch.stack([u, 1.0 - 0.9 * u])
+    assert torch.equal(StatefulLIF(0.9, 1.0)(current), lif(current, 0.9, 1.0, backend="autograd"))
+
+
 def test_frame_bins_reproduce_the_clock_driven_run(nmnist_trained):
     trained = nmnist_trained
     recordings, to_frames = event_recordings(trained.config)
@@ -136,21 +146,23 @@ def test_frame_bins_reproduce_the_clock_driven_run(nmnist_trained):
     assert torch.equal(torch.from_numpy(np.stack([to_frames(recordings[i]) for i in range(4)], 1)), frames[:, :4])
     np.testing.assert_array_equal(recordings.labels, trained.datasets.test.labels)
     T = to_frames.bins
-    event, ms = event_driven_outputs(trained.model, recordings, to_frames, bin_us=None, chunk_bins=3)
-    # Against the clock-driven run of the BN-folded weights (the float32 rounding of folding itself, checked
-    # in float64 above, can flip a spike that sits on the threshold).
-    clock = fold_batchnorm(trained.model)(frames, T)
+    # In float64: chunks of 3 bins of batches of 16 recordings against all 10 frames of the 20 at once
+    # (conftest.float64_copy), and against the clock-driven run of the BN-folded weights (folding
+    # rounds too, checked above).
+    model = float64_copy(trained.model)
+    event, ms = event_driven_outputs(model, recordings, to_frames, bin_us=None, chunk_bins=3)
+    clock = fold_batchnorm(model)(frames.double(), T)
     assert ms == [1] * 20
-    torch.testing.assert_close(event, clock, rtol=0, atol=1e-6)
+    torch.testing.assert_close(event, clock, rtol=0, atol=1e-10)
     assert torch.equal(event.argmax(1), clock.argmax(1))
     # Fine bins nest in the frames: the m bins of a frame sum to it.
     fine = DvsFrames(to_frames.sensor_size, 3 * T, to_frames.size)(recordings[0])
     np.testing.assert_array_equal(fine.reshape(T, 3, *fine.shape[1:]).sum(1), to_frames(recordings[0]))
     # The neuron state carries over between chunks of bins: chunking changes nothing.
     first = [recordings[i] for i in range(4)]
-    whole, _ = event_driven_outputs(trained.model, first, to_frames, bin_us=5000)
-    pieces, _ = event_driven_outputs(trained.model, first, to_frames, bin_us=5000, chunk_bins=7)
-    torch.testing.assert_close(pieces, whole, rtol=0, atol=1e-5)
+    whole, _ = event_driven_outputs(model, first, to_frames, bin_us=5000)
+    pieces, _ = event_driven_outputs(model, first, to_frames, bin_us=5000, chunk_bins=7)
+    torch.testing.assert_close(pieces, whole, rtol=0, atol=1e-10)
 
 
 def test_event_driven_analysis_on_nmnist(nmnist_trained):
@@ -162,6 +174,7 @@ def test_event_driven_analysis_on_nmnist(nmnist_trained):
     by = {(r.metric, r.platform): r for r in rows.itertuples()}
     assert set(by) == {("top1_acc", "clock"), ("top1_acc", "event"), ("agreement", "clock-vs-event"),
                        ("bins_per_step", "event")}
+    # exact: the analysis runs this very accuracy() on the same batches (one machine, one computation twice)
     assert by["top1_acc", "clock"].value == accuracy(trained.model, trained.test_loader(), 4)["accuracy"]
     for key in [("top1_acc", "event"), ("agreement", "clock-vs-event")]:
         count = by[key].value * 20 / 100  # of 20 recordings
@@ -169,5 +182,32 @@ def test_event_driven_analysis_on_nmnist(nmnist_trained):
     assert by["bins_per_step", "event"].value == pytest.approx(15, abs=1)  # ~306 ms / 10 frames / 2 ms
     assert set(rows["bias"].dropna()) == {"spread"} and set(rows["T"]) == {4}
     assert (rows["analysis"] == "event_driven").all()
-    with pytest.raises(ValueError, match="no option"):
+    with pytest.raises(ValueError, match="not an option of .event_driven."):
         run_analysis("event_driven", trained, {"bins": 3})
+
+
+def test_recordings_out_of_the_test_sets_order_are_refused(nmnist_trained, monkeypatch):
+    """The agreement row compares predictions item by item: the raw recordings the analysis
+    re-derives from the config must be the test set's own, in its order, with its labels."""
+    import tfsnn.analysis.event_driven as event_driven
+    from tfsnn.analysis.event_driven import check_alignment
+
+    trained = nmnist_trained
+    recordings, to_frames = event_recordings(trained.config)
+    labels = torch.as_tensor(trained.datasets.test.labels)
+    check_alignment(recordings, trained.datasets.test, labels)  # the right ones pass
+    assert trained.datasets.test.identity == recordings.identity
+    order = np.argsort(recordings.labels, kind="stable")[::-1].copy()
+    assert not np.array_equal(recordings.labels[order], recordings.labels)
+    shuffled = recordings.select(order)
+    with pytest.raises(ValueError, match="not the test set's"):
+        check_alignment(shuffled, trained.datasets.test, labels)
+    relabelled = dataclasses.replace(recordings, labels=recordings.labels[order])  # same identity, other labels
+    with pytest.raises(ValueError, match="differ from the test set's"):
+        check_alignment(relabelled, trained.datasets.test, labels)
+    with pytest.raises(ValueError, match="differ from the test loader's"):
+        check_alignment(recordings, trained.datasets.test, labels.flip(0) if not torch.equal(labels.flip(0), labels)
+                        else labels + 1)
+    monkeypatch.setattr(event_driven, "event_recordings", lambda config: (shuffled, to_frames))
+    with pytest.raises(ValueError, match="not the test set's"):
+        run_analysis("event_driven", trained, {"bin_us": 20000, "T": 4})

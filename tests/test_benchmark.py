@@ -1,6 +1,7 @@
 """benchmarks/step_time.py: what it measures and what it refuses (the DAG's smoke run times it)."""
 
 import importlib.util
+import sys
 
 import pandas as pd
 import pytest
@@ -65,3 +66,26 @@ def test_refuses_what_cannot_run_here(tmp_path, capsys):
             step_time.main(["--device", "cuda", "--out", out])
         assert "CUDA is not available" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("failure, reason", [
+    ("raise ModuleNotFoundError(\"No module named 'loguru'\", name='loguru')", "No module named 'loguru'"),
+    ("raise RuntimeError('built against another torch')", "built against another torch"),
+])
+def test_a_peer_that_cannot_be_imported_is_skipped_with_its_reason(tmp_path, monkeypatch, capsys, failure, reason):
+    """SpikingJelly installed without loguru (which its logger imports) crashed the benchmark with a
+    traceback: a peer whose import raises anything is left out, its reason printed in one line."""
+    (tmp_path / "spikingjelly").mkdir()
+    (tmp_path / "spikingjelly" / "__init__.py").write_text(failure + "\n")
+    for name in [m for m in sys.modules if m.split(".")[0] == "spikingjelly"]:  # a real one, imported
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "spikingjelly" not in step_time.available(torch.device("cpu"))
+    assert capsys.readouterr().err == f"skipping spikingjelly: cannot import it ({reason})\n"
+    # asked for by name, it is refused (with the reason) before anything runs
+    out = tmp_path / "x.csv"
+    with pytest.raises(SystemExit):
+        step_time.main(["--device", "cpu", "--impls", "fused", "spikingjelly", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert f"cannot import it ({reason})" in err and "not runnable on cpu" in err and "Traceback" not in err
+    assert not out.exists()

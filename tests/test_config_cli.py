@@ -34,7 +34,11 @@ def write(tmp_path, config, name="config.yaml"):
     ({"method": {"name": "foo"}}, "method.name: unknown method 'foo'"),
     ({"method": {"samples": 0}}, "method.samples must be >= 1"),
     ({"method": {"t_min": 5}}, r"t_min \(5\) must be <= t_max \(3\)"),
-    ({"method": {"t_min": 0}}, "t_min must be >= 1"),
+    ({"method": {"t_min": 0}}, "method.t_min: Input should be greater than or equal to 1, got 0"),
+    ({"method": {"t_max": "6"}}, "method.t_max: Input should be a valid integer, got '6'"),
+    ({"method": {"t_max": 6.0}}, "method.t_max: Input should be a valid integer, got 6.0"),
+    ({"method": {"monotone": "yes"}}, "method.monotone: Input should be a valid boolean"),
+    ({"eval": {"T": []}}, "eval.T: List should have at least 1 item"),
     ({"train": {"epochs": 0}}, "train.epochs"),
     ({"train": {"lrr": 0.1}}, "train.lrr: Extra inputs are not permitted"),
     ({"data": {"name": "imagenet1k"}}, "data.name: unknown dataset"),
@@ -44,6 +48,39 @@ def write(tmp_path, config, name="config.yaml"):
 def test_bad_config_names_the_field(pack_dir, change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(base_config(pack_dir, **change))
+
+
+class Unannotated:
+    """A method from outside the package whose options carry no annotations."""
+
+    def __init__(self, t_max=6, lamb=0.5, tag=None):
+        pass
+
+
+def test_options_without_annotations_take_their_defaults_type():
+    from tfsnn.options import check_options
+
+    assert check_options(Unannotated.__init__, {"t_max": 3, "lamb": 1, "tag": "x"}, "method.{}", "mine", skip=1) == \
+        {"t_max": 3, "lamb": 1.0, "tag": "x"}  # an int is a valid float; no default type: anything
+    with pytest.raises(ValueError, match=r"method.t_max: Input should be a valid integer, got 6.5"):
+        check_options(Unannotated.__init__, {"t_max": 6.5}, "method.{}", "mine", skip=1)
+    with pytest.raises(ValueError, match=r"method.lamb: Input should be a valid number, got 'high'"):
+        check_options(Unannotated.__init__, {"lamb": "high"}, "method.{}", "mine", skip=1)
+    with pytest.raises(ValueError, match=r"method.tmax: not an option of 'mine'; its options are \['t_max', 'lamb', 't"):
+        check_options(Unannotated.__init__, {"tmax": 3}, "method.{}", "mine", skip=1)
+
+
+def test_a_checkpoint_config_may_not_import_a_module_unless_trusted(pack_dir, tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "planted.py").write_text("raise SystemExit('planted module ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = base_config(pack_dir, method={"name": "planted:Method"})
+    with pytest.raises(ConfigError, match="'planted:Method' names a module to import"):
+        validate_config(config, trusted_methods=set())
+    assert "planted" not in sys.modules
+    with pytest.raises(SystemExit, match="planted module ran"):  # trusted: imported (the user's own config)
+        validate_config(config, trusted_methods={"planted:Method"})
 
 
 def test_config_hash_is_stable_and_sensitive(pack_dir):

@@ -1,6 +1,11 @@
 """Event data: real N-MNIST files through tonic's reader, an N-Caltech101 layout and its 9:1
 split, SHD-format HDF5, frames, the first-t-frames rule, augmentation, and the frames cache."""
 
+import os
+import shutil
+import socket
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +14,7 @@ from real_formats import write_nmnist_bin, write_shd_h5
 from tfsnn.data import DataError, load, make_loader
 from tfsnn.data import events as ev
 from tfsnn.data.audio import Cochlea, spike_recordings
-from tfsnn.data.cache import cached
+from tfsnn.data.cache import STALE_HOURS, cached
 from tfsnn.data.catalog import read_splits, take_subsets
 from tfsnn.models import build
 
@@ -125,10 +130,31 @@ def test_cache_survives_an_interrupted_write(tmp_path):
     entry = next(tmp_path.glob("x-*"))
     assert arrays["frames"].tolist() == [0, 1, 2, 3]
     (entry / "frames.npy").unlink()  # damaged: built again
-    stale = tmp_path / f".tmp-{entry.name}-{2**22 + 12345}"  # left by a killed process
+    stale = tmp_path / f".tmp-{entry.name}-{socket.gethostname()}-{2**22 + 12345}"  # left by a killed process
     stale.mkdir()
     arrays = cached(tmp_path, "x", {"a": 1}, lambda tmp: np.save(tmp / "frames.npy", np.arange(5)))
     assert arrays["frames"].tolist() == [0, 1, 2, 3, 4] and not stale.exists()
+
+
+def test_cache_keeps_builds_of_other_hosts_until_they_are_old(tmp_path):
+    def build(tmp):
+        np.save(tmp / "frames.npy", np.arange(3))
+
+    cached(tmp_path, "x", {"a": 1}, build)
+    entry = next(tmp_path.glob("x-*"))
+    shutil.rmtree(entry)  # built again below, which sweeps the leftovers
+    dead = 2**22 + 12345  # above any pid_max: no such process here
+    mine = tmp_path / f".tmp-{entry.name}-{socket.gethostname()}-{dead}"
+    other = tmp_path / f".tmp-{entry.name}-node-7.cluster-{dead}"  # may be building right now
+    old = tmp_path / f".tmp-{entry.name}-node-8.cluster-{dead}"
+    for folder in (mine, other, old):
+        folder.mkdir()
+    (old / "frames.npy").touch()
+    long_ago = time.time() - (STALE_HOURS + 1) * 3600
+    for path in (old / "frames.npy", old):
+        os.utime(path, (long_ago, long_ago))
+    assert cached(tmp_path, "x", {"a": 1}, build)["frames"].tolist() == [0, 1, 2]
+    assert other.is_dir() and not mine.exists() and not old.exists()
 
 
 def test_ncaltech101_layout_and_nine_to_one_split(tmp_path, nmnist):

@@ -2,6 +2,7 @@
 mismatched packs rejected with a clear error."""
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 import torch
 
 from tfsnn.cli import main
-from tfsnn.data import DataError, load, make_pack
+from tfsnn.data import DataError, load, make_pack, read_splits
+from tfsnn.data.events import EVENT_DTYPE
+from tfsnn.data.packs import write_pack
 
 
 def test_cli_packs_a_balanced_mnist_subset(tmp_path, pack_dir, capsys):
@@ -77,3 +80,101 @@ def test_cli_pack_bad_input_writes_nothing(tmp_path, pack_dir, capsys):
         assert main(["data", "pack", *args, "--out", str(out)]) == 2
         assert "tfsnn data: error:" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def _images(**changes):
+    blank = np.zeros((10, 28, 28), np.uint8)
+    return {"x_train": blank, "y_train": np.arange(10), "x_test": blank, "y_test": np.arange(10), **changes}
+
+
+def _split_arrays(data: str, blob: np.ndarray, **changes):
+    arrays = {f"{s}_{k}": v for s in ("train", "test")
+              for k, v in ((data, blob), ("offsets", np.arange(0, 31, 3)), ("labels", np.arange(10)))}
+    return {**arrays, **changes}
+
+
+def _jpeg(**changes):
+    return _split_arrays("jpeg", np.zeros(30, np.uint8), **changes)
+
+
+def _events(**changes):
+    return _split_arrays("events", np.zeros(30, EVENT_DTYPE), sensor_size=np.array([34, 34, 2]), **changes)
+
+
+def _audio(**changes):
+    return {"audio": np.zeros(30, np.int16), "offsets": np.arange(0, 31, 3), "labels": np.arange(10),
+            "sample_rate": np.array(8000), "is_test": np.arange(10) % 2 == 0, **changes}
+
+
+SMALL_PACKS = {"mnist": _images, "cifar10": _jpeg, "nmnist": _events, "fsdd-spikes": _audio}
+
+
+@pytest.mark.parametrize("name, changes, message", [
+    ("mnist", {"y_train": np.array([0, 1, 2, 10, 4, 5, 6, 7, 8, 9])},
+     r"y_train holds label 10 \(item 3\); labels must be 0..9 \(10 classes\)"),
+    ("mnist", {"y_test": np.arange(10) - 1}, r"y_test holds label -1 \(item 0\)"),
+    ("mnist", {"y_train": np.arange(10) / 2}, "y_train must be a 1-d array of integer labels, found float64"),
+    ("mnist", {"x_train": np.zeros((11, 28, 28), np.uint8)}, "x_train holds 11 items but y_train holds 10 labels"),
+    ("cifar10", {"train_offsets": np.arange(0, 30, 3)}, r"train_offsets holds 10 offsets, expected 11 \(one more"),
+    ("cifar10", {"test_labels": np.full(10, 10)}, r"test_labels holds label 10"),
+    ("nmnist", {"train_offsets": np.append(np.arange(0, 30, 3), 31)},
+     r"train_offsets must rise from 0 to 30 \(the length of train_events\) and never fall; it runs from 0 to 31"),
+    ("nmnist", {"test_labels": np.arange(9)}, "test_offsets holds 11 offsets, expected 10"),
+    ("fsdd-spikes", {"is_test": np.ones(9, bool)}, "is_test holds 9 items but labels holds 10 labels"),
+    ("fsdd-spikes", {"offsets": np.array([0, 3, 6, 9, 12, 15, 18, 21, 27, 24, 30])}, "offsets .* it falls after item 8"),
+])
+def test_bad_labels_and_lengths_are_named_when_the_pack_is_read(tmp_path, name, changes, message):
+    np.savez_compressed(tmp_path / "p.npz", **SMALL_PACKS[name]())
+    assert len(read_splits(name, "pack", pack_dir=tmp_path, pack_file="p.npz")[0]["test"]) in (5, 10)  # well formed
+    np.savez_compressed(tmp_path / "p.npz", **SMALL_PACKS[name](**changes))
+    with pytest.raises(DataError, match=rf"^pack {tmp_path}/p.npz for {name}: {message}"):
+        read_splits(name, "pack", pack_dir=tmp_path, pack_file="p.npz")
+
+
+@pytest.mark.parametrize("text", ["", "\n", "abc  p.npz\n", "\xff"])
+def test_empty_or_malformed_sidecar_is_named(tmp_path, text):
+    np.savez_compressed(tmp_path / "p.npz", **_images())
+    (tmp_path / "p.npz.sha256").write_text(text, encoding="latin-1")
+    with pytest.raises(DataError, match=rf"checksum file {tmp_path}/p.npz.sha256 (is empty or malformed|cannot be)"):
+        read_splits("mnist", "pack", pack_dir=tmp_path, pack_file="p.npz")
+
+
+def test_an_interrupted_repack_never_reads_as_corrupt(tmp_path, monkeypatch):
+    path, real = tmp_path / "p.npz", os.replace
+    for step in range(3):  # the .sha256 gains the new digest, the pack is replaced, the .sha256 is rewritten
+        write_pack(path, _images(), {"dataset": "mnist"})
+        calls = []
+
+        def interrupted(src, dst, calls=calls, step=step):
+            calls.append(dst)
+            if len(calls) > step:
+                raise KeyboardInterrupt
+            real(src, dst)
+
+        monkeypatch.setattr(os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            write_pack(path, _images(y_train=np.arange(10)[::-1].copy()), {"dataset": "mnist"})
+        monkeypatch.undo()
+        splits, _ = read_splits("mnist", "pack", pack_dir=tmp_path, pack_file="p.npz")  # old or new, never corrupt
+        assert splits["train"].labels[0] in (0, 9) and sorted(p.name for p in tmp_path.iterdir()) == [
+            "p.npz", "p.npz.sha256"]
+    digest = write_pack(path, _images(), {"dataset": "mnist"})
+    assert (tmp_path / "p.npz.sha256").read_text() == f"{digest}  p.npz\n"
+
+
+def test_provenance_names_the_pack_relative_to_the_data_directory(tmp_path, pack_dir):
+    """The result rows (and the committed reference CSVs) record which data ran without the
+    running machine's paths: the pack's file relative to pack_dir and its sha256. Before,
+    data_file was the absolute path (/work/shared/data/mnist.npz)."""
+    data = load("mnist", "pack", pack_dir=pack_dir, train_size=20, test_size=10)
+    assert data.provenance["data_file"] == "mnist.npz"
+    assert len(data.provenance["data_sha256"]) == 64
+    assert data.provenance["data_source"] == f"pack:mnist.npz:sha256={data.provenance['data_sha256'][:16]}"
+    nested = tmp_path / "packs" / "v1"
+    nested.mkdir(parents=True)
+    shutil.copy(pack_dir / "mnist.npz", nested / "mine.npz")
+    _, provenance = read_splits("mnist", "pack", pack_dir=tmp_path / "packs", pack_file="v1/mine.npz")
+    assert provenance["data_file"] == os.path.join("v1", "mine.npz")
+    _, elsewhere = read_splits("mnist", "pack", pack_dir=tmp_path, pack_file=str(nested / "mine.npz"))
+    assert elsewhere["data_file"] in ("mine.npz", os.path.join("packs", "v1", "mine.npz"))
+    assert not os.path.isabs(elsewhere["data_file"])

@@ -81,12 +81,14 @@ def test_fc_presets_set_tau():
 
 
 def test_eval_outputs_independent_of_batch_composition():
-    model = tiny("resnet18").eval()
-    x = sample_input("resnet18", batch=6)
+    # float64: in float32 the convs of a batch of 6 and of 2 may round differently and flip a spike
+    # that sits within rounding of the threshold (see conftest.float64_copy)
+    model = tiny("resnet18").double().eval()
+    x = sample_input("resnet18", batch=6).double()
     with torch.no_grad():
         full = model(x, (3, 1, 2, 4, 2, 1, 3, 2))
         part = model(x[2:4], (3, 1, 2, 4, 2, 1, 3, 2))
-    assert torch.allclose(full[2:4], part, atol=1e-6)
+    assert torch.allclose(full[2:4], part, rtol=1e-12, atol=1e-12)
 
 
 def test_static_input_is_direct_encoded_and_frames_are_truncated():

@@ -46,6 +46,86 @@ def test_interpolation_along_another_metric(tmp_path):
     assert table["value"].iloc[0] == pytest.approx(91.2)
 
 
+def test_interpolation_outside_the_curve_is_nan_with_a_note(tmp_path):
+    """Table 5: np.interp clamps outside the curve, so both cells read the end point's accuracy
+    (the old smoke table: identical values at 1.09 and 1.20). Now NaN, with a note; inside, the
+    value between the two thresholds around it, named."""
+    rows = [provenance(metric=m, value=v, threshold=th, seed=0)
+            for th, steps, acc in [(0.9, 1.5, 90.0), (0.99, 2.0, 96.0), (0.999, 2.0, 94.0), (1.01, 4.0, 97.0)]
+            for m, v in [("avg_timesteps", steps), ("top1_acc", acc)]]
+    csv = write(tmp_path, "exit.csv", rows)
+    table = assemble("table5", [part(csv, "SEENN-I", "cifar10", select={"metric": "top1_acc"}, value="value",
+                                     interpolate={"along": "avg_timesteps", "key": "threshold",
+                                                  "at": [1.2, 1.09, 1.75, 2.0, 3.0]})])
+    values = table.set_index("timestep")["value"]
+    assert math.isnan(values["1.20"]) and math.isnan(values["1.09"])
+    notes = table.set_index("timestep")["note"]
+    assert "outside the measured curve [1.5, 4]" in notes["1.20"] and "not extrapolated" in notes["1.09"]
+    assert values["1.75"] == pytest.approx(92.5)  # between 90 at 1.5 and the mean 95 of the two at 2.0
+    assert values["2.00"] == pytest.approx(95.0) and values["3.00"] == pytest.approx(96.0)
+    between = table.set_index("timestep")["interpolated_between"]
+    assert notes["1.75"] == "" and between["1.75"] == "threshold 0.9 (avg_timesteps 1.5) and threshold 0.99 " \
+                                                      "(avg_timesteps 2)"
+    assert between["2.00"] == "threshold 0.999 (avg_timesteps 2)"
+    # the table's PDF notes name them; the side-by-side keeps the NaN (no paper value is met by a clamp)
+    from tfsnn.report.render import notes as table_notes
+
+    lines = table_notes(table.assign(git_commit="abc", git_dirty=False))
+    assert any(line.startswith("SEENN-I 1.20: avg_timesteps 1.2 lies outside") for line in lines)
+    side = side_by_side(table[table.timestep.isin(["1.20", "1.09"])], read_reference(REFERENCE, "table5"))
+    assert side["ours"].isna().all()
+
+
+def test_metric_map_joins_only_the_like_for_like_metric(tmp_path):
+    """Table 13: the summed loss's weight gradient norm is compared with the paper's; the mean
+    loss's is reported beside it, under its own name, with no paper value."""
+    rows = [provenance(metric=m, value=v, seed=0, T=6, split="train")
+            for m, v in [("weight_grad_norm_sum_loss", 40.0), ("weight_grad_norm_mean_loss", 0.0008),
+                         ("input_grad_norm", 7.0)]]
+    csv = write(tmp_path, "grad.csv", rows)
+    table = assemble("table13", [part(csv, "SDT", "cifar100", select={}, timestep=None, metric=None,
+                                      metric_map={"weight_grad_norm_sum_loss": "weight_grad_norm"}, value="value",
+                                      note="which is which")])
+    assert table["metric"].tolist() == ["weight_grad_norm", "weight_grad_norm_mean_loss", "input_grad_norm"]
+    assert table["measured_metric"].tolist()[0] == "weight_grad_norm_sum_loss"
+    assert set(table["note"]) == {"which is which"}
+    side = side_by_side(table, read_reference(REFERENCE, "table13")).set_index(["method", "metric"])
+    assert side.loc[("SDT", "weight_grad_norm"), "paper"] == 38.08
+    assert side.loc[("SDT", "weight_grad_norm"), "ours"] == 40.0
+    assert math.isnan(side.loc[("SDT", "weight_grad_norm_mean_loss"), "paper"])
+    with pytest.raises(ValueError, match="metric=None"):
+        part(csv, "SDT", "cifar100", metric_map={"a": "b"})
+
+
+def test_table11_reads_each_cells_last_epoch(tmp_path):
+    from tfsnn.report.figures import combined, draw, final_epoch
+
+    def metrics(epochs, final):
+        return pd.DataFrame([provenance(epoch=e, metric="test_acc", T=6, seed=0, value=final - (epochs - e))
+                             for e in range(1, epochs + 1)])
+
+    fields = {"s=1 e=4": {"samples": 1, "epochs": 4, "budget": 4}, "s=2 e=2": {"samples": 2, "epochs": 2, "budget": 4}}
+    curves = {"s=1 e=4": metrics(4, 60.0), "s=2 e=2": metrics(2, 55.0)}
+    data = combined(curves, fields)
+    assert set(data.columns) >= {"samples", "epochs", "budget"}
+    last = final_epoch(data).set_index("curve")
+    assert last.loc["s=1 e=4", "value"] == 60.0 and last.loc["s=2 e=2", "value"] == 55.0
+    assert last.loc["s=1 e=4", "epoch"] == 4 and last.loc["s=2 e=2", "epoch"] == 2
+    drawn = draw("sampling_number", curves, tmp_path / "t.pdf", tmp_path / "t.png", fields=fields)
+    assert (tmp_path / "t.pdf").is_file() and len(drawn) == 6 and set(drawn["budget"]) == {4}
+
+
+def test_landscape_figure_draws_both_splits(tmp_path):
+    from tfsnn.report.figures import draw
+
+    def curve(rise):
+        return pd.DataFrame([provenance(metric="loss", alpha=a, value=1 + rise * a * a, split=split, seed=0)
+                             for split in ("train", "test") for a in (-1.0, 0.0, 1.0)])
+
+    data = draw("landscape", {"SDT": curve(2.0), "MTT": curve(1.0)}, tmp_path / "f.pdf", tmp_path / "f.png")
+    assert set(data["split"]) == {"train", "test"} and (tmp_path / "f.png").is_file()
+
+
 def test_missing_rows_are_an_error_naming_the_csv(tmp_path):
     csv = write(tmp_path, "eval.csv", [provenance(T=2, accuracy=1.0, seed=0)])
     with pytest.raises(ValueError, match="eval.csv"):
@@ -69,40 +149,196 @@ def test_one_method_on_two_architectures_is_labelled_by_architecture():
     assert {"SDT (b-resnet50)", "MTT (b-resnet72)"} <= set(paper["method"])
 
 
-@pytest.mark.parametrize("values, kind, margin, expected", [
-    ([1.0, 1.1, 0.9], "greater", 0.0, "holds"),
-    ([-1.0, -1.1, -0.9], "greater", 0.0, "does not hold"),
-    ([1.0, -1.0, 0.5], "greater", 0.0, "inconclusive"),
-    ([-0.2, -0.3, -0.25], "not_worse", 0.5, "holds"),
-    ([-2.0, -2.1, -1.9], "not_worse", 0.5, "does not hold"),
-    ([0.96, 0.97, 0.95], "at_least", 0.94, "holds"),
-    ([5.0], "greater", 0.0, "inconclusive (one replicate)"),
+# 50 % on 128 test images: binomial standard error 100 sqrt(0.25 / 128) = 4.42 points; for a
+# difference of two such accuracies v = 2 * 4.42^2 = 39.06 points^2
+V_SMOKE = 2 * 100.0**2 * 0.25 / 128
+T2, T3 = 4.302652729749462, 12.706204736174694  # t(0.975, 2), t(0.975, 1)
+
+
+def test_interval_is_t_based_and_counts_the_test_sets_sampling_error():
+    # d = 1, 2, 3: mean 2, s^2 = 1; v = 0.5 each: SE^2 = 1/3 + 0.5/3 = 0.5; t(0.975, 2) = 4.3027
+    result = claims.interval([1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
+    assert result["n"] == 3 and result["effect"] == pytest.approx(2.0)
+    assert result["se"] == pytest.approx(math.sqrt(0.5)) and result["t_quantile"] == pytest.approx(T2)
+    assert result["ci_low"] == pytest.approx(2.0 - T2 * math.sqrt(0.5))
+    assert result["ci_high"] == pytest.approx(2.0 + T2 * math.sqrt(0.5))
+    # not an accuracy (no binomial term): the t interval over seeds alone
+    assert claims.interval([1.0, 2.0, 3.0])["se"] == pytest.approx(1 / math.sqrt(3))
+
+
+@pytest.mark.parametrize("values, test_var, kind, margin, expected", [
+    # s = 0.1, SE = 0.0577, t(0.975, 2) SE = 0.248: [0.75, 1.25] > 0
+    ([1.0, 1.1, 0.9], None, "greater", 0.0, "holds"),
+    ([-1.0, -1.1, -0.9], None, "greater", 0.0, "does not hold"),
+    ([1.0, -1.0, 0.5], None, "greater", 0.0, "inconclusive"),
+    # n = 2 with a clear-looking effect: SE = 0.1 but t(0.975, 1) = 12.7: [-0.17, 2.37] (was "holds" at 2 SE)
+    ([1.0, 1.2], None, "greater", 0.0, "inconclusive"),
+    # no spread over seeds is no certainty: SE = sqrt(39.06 / 3) = 3.61, interval 1 -/+ 15.5 (was "holds")
+    ([1.0, 1.0, 1.0], [V_SMOKE] * 3, "greater", 0.0, "inconclusive"),
+    ([20.0, 20.0, 20.0], [V_SMOKE] * 3, "greater", 0.0, "holds"),  # 20 -/+ 15.5
+    ([-1.0, -1.0, -1.0], [V_SMOKE] * 3, "greater", 0.0, "inconclusive"),  # was "does not hold"
+    # s = 0.05: [-0.37, -0.13] > -0.5
+    ([-0.2, -0.3, -0.25], None, "not_worse", 0.5, "holds"),
+    ([-2.0, -2.1, -1.9], None, "not_worse", 0.5, "does not hold"),  # [-2.25, -1.75] < -0.5
+    ([-0.2, -0.3, -0.25], [0.5] * 3, "not_worse", 0.5, "inconclusive"),  # SE 0.41: [-2.0, 1.5]
+    # s = 0.001: [0.9585, 0.9635] >= 0.94
+    ([0.960, 0.962, 0.961], None, "at_least", 0.94, "holds"),
+    ([0.96, 0.97, 0.95], None, "at_least", 0.94, "inconclusive"),  # [0.935, 0.985] (was "holds" at 2 SE)
+    ([0.50, 0.52, 0.51], None, "at_least", 0.94, "does not hold"),
+    ([5.0], None, "greater", 0.0, "descriptive (one replicate)"),
+    ([], None, "greater", 0.0, "no verdict (no data)"),
 ])
-def test_verdicts(values, kind, margin, expected):
-    result = claims.verdict(values, kind, margin)
+def test_verdict_rules(values, test_var, kind, margin, expected):
+    result = claims.verdict(values, kind, margin, test_var)
     assert result["verdict"] == expected
-    assert result["effect"] == pytest.approx(np.mean(values))
+    if values:
+        assert result["effect"] == pytest.approx(np.mean(values))
     if len(values) > 1:
-        assert result["se"] == pytest.approx(np.std(values, ddof=1) / math.sqrt(len(values)))
+        v = np.mean(test_var) if test_var else 0.0
+        assert result["se"] == pytest.approx(math.sqrt(np.var(values, ddof=1) / len(values) + v / len(values)))
+        assert result["t_quantile"] == pytest.approx({2: T3, 3: T2}[len(values)])
+
+
+def test_no_verdict_at_smoke_scale_or_from_a_model_near_chance():
+    clear = [10.0, 10.1, 9.9]
+    assert claims.verdict(clear, "greater")["verdict"] == "holds"
+    assert claims.verdict(clear, "greater", scale="smoke")["verdict"] == "no verdict (smoke scale)"
+    assert claims.verdict([5.0], "greater", scale="smoke")["verdict"] == "no verdict (smoke scale)"
+    weak = ("no verdict (model near chance)", "run x: 15.0 % ...")
+    assert claims.verdict(clear, "greater", chance=weak)["verdict"] == "no verdict (model near chance)"
+
+
+def models_frame(accuracies, num_classes=10):
+    """trained_models() of hand-made runs: config_hash -> test accuracy at the trained T."""
+    return pd.DataFrame([{"config_hash": h, "run": f"run-{h}", "dataset": "cifar10", "seed": 0, "T": 6.0,
+                          "test_acc": acc, "num_classes": num_classes} for h, acc in accuracies.items()])
+
+
+def test_near_chance_rule_is_twice_chance_at_the_trained_T(tmp_path):
+    rows = pd.DataFrame({"config_hash": ["a", "b"]})
+    # 10 classes: chance 10 %, the rule 20 %
+    assert claims.near_chance(rows, models_frame({"a": 20.0, "b": 85.0})) is None
+    said, reason = claims.near_chance(rows, models_frame({"a": 19.9, "b": 85.0}))
+    assert said == "no verdict (model near chance)" and "run-a: 19.9 %" in reason and "20.0 %" in reason
+    # 100 classes: the rule is 2 %
+    assert claims.near_chance(rows, models_frame({"a": 5.0, "b": 85.0}, num_classes=100)) is None
+    assert claims.near_chance(rows, models_frame({"b": 85.0}))[0] == "no verdict (trained accuracy unknown)"
+    assert claims.near_chance(rows, None)[0] == "no verdict (trained accuracy unknown)"
+    # trained_models reads the last epoch's test_acc (at the trained T) of each metrics.csv
+    run = tmp_path / "cifar10-x-seed0"
+    run.mkdir()
+    write(run, "metrics.csv", [{"epoch": e, "metric": m, "T": 6.0 if m == "test_acc" else None, "value": v,
+                                "config_hash": "a", "seed": 0, "dataset": "cifar10"}
+                               for e, m, v in [(1, "test_acc", 12.0), (1, "train_loss", 2.3), (2, "test_acc", 31.0)]])
+    models = claims.trained_models([run / "metrics.csv"])
+    assert models.iloc[0][["config_hash", "run", "T", "test_acc", "num_classes"]].tolist() == [
+        "a", "cifar10-x-seed0", 6.0, 31.0, 10]
+
+
+def table1_and_4(tmp_path, seeds, sdt_star, mtt, n_test=10000):
+    """table1.csv and table4.csv of hand-made rows: per seed, SDT* and SDT at T=2, 6, MTT at T=2, 6."""
+    def rows(table, method, values, model):
+        return [{"table": table, "dataset": "cifar100", "method": method, "timestep": str(t), "metric": "top1_acc",
+                 "value": v + seed, "seed": seed, "data_stand_in": "", "samples": n_test,
+                 "config_hash": model(t, seed), **provenance()}
+                for seed in seeds for t, v in values.items()]
+    t1 = (rows("table1", "SDT*", sdt_star, lambda t, seed: f"sdt-T{t}-{seed}")
+          + rows("table1", "SDT", {2: 50.0, 6: 70.0}, lambda t, seed: f"sdt-T6-{seed}"))
+    t4 = rows("table4", "MTT", mtt, lambda t, seed: f"mtt-{seed}")
+    write(tmp_path, "table1.csv", t1)
+    write(tmp_path, "table4.csv", t4)
+    hashes = {h for r in t1 + t4 for h in [r["config_hash"]]}
+    return models_frame({h: 60.0 for h in hashes})
 
 
 def test_claim_one_model_against_sdt_star_pairs_seeds(tmp_path):
-    def rows(table, method, values):
-        return [{"table": table, "dataset": "cifar100", "method": method, "timestep": str(t), "metric": "top1_acc",
-                 "value": v + seed, "seed": seed, "data_stand_in": "", **provenance()}
-                for seed in (0, 1) for t, v in values.items()]
-    t1 = rows("table1", "SDT*", {2: 60.0, 6: 70.0}) + rows("table1", "SDT", {2: 50.0, 6: 70.0})
-    t4 = rows("table4", "MTT", {2: 61.0, 6: 71.0})
-    write(tmp_path, "table1.csv", t1)
-    write(tmp_path, "table4.csv", t4)
+    models = table1_and_4(tmp_path, (0, 1, 2), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
     claim = next(c for c in claims.CLAIMS if c.id == "one-model-matches-sdt")
-    card = claims.scorecard(tmp_path, [claim])
-    # MTT is 1 point above SDT* at each T for both seeds: effect 1, no spread -> holds
-    assert card["effect"].iloc[0] == pytest.approx(1.0) and card["n"].iloc[0] == 2
-    assert card["verdict"].iloc[0] == "holds"
+    card = claims.scorecard(tmp_path, [claim], models=models, reference=REFERENCE).iloc[0]
+    # MTT is 3 points above SDT* at each T for every seed: effect 3, no spread over seeds; the
+    # interval is the binomial one: per seed v = (mean over T of MTT's s_j)^2 + (mean of SDT*'s)^2
+    def s(acc):
+        return 100 * math.sqrt(acc / 100 * (1 - acc / 100) / 10000)
+    v = [((s(63 + k) + s(73 + k)) / 2) ** 2 + ((s(60 + k) + s(70 + k)) / 2) ** 2 for k in (0, 1, 2)]
+    se = math.sqrt(np.mean(v) / 3)
+    assert card["effect"] == pytest.approx(3.0) and card["n"] == 3
+    assert card["ci_low"] == pytest.approx(3.0 - T2 * se) and card["ci_high"] == pytest.approx(3.0 + T2 * se)
+    assert card["verdict"] == "holds" and card["test"] == "paired t over seeds + binomial test error"
+    # the paper's effect: the same reduction of its rows (Table 4's MTT minus Table 1's SDT*, mean over T)
+    reference = pd.read_csv(REFERENCE, dtype={"timestep": str}, keep_default_na=False)
+    paper = reference[reference["source"] == "paper"]
+    star = paper[(paper["table"] == "table1") & (paper["method"] == "SDT*")]
+    mtt = paper[(paper["table"] == "table4") & (paper["dataset"] == "cifar100")
+                & paper["timestep"].isin(star["timestep"])]
+    assert card["paper_effect"] == pytest.approx(mtt["value"].astype(float).mean() - star["value"].astype(float).mean())
     drop = next(c for c in claims.CLAIMS if c.id == "sdt-loses-at-low-T")
     # SDT drops 20 points from T=6 to T=2, MTT 10: effect +10
-    assert claims.scorecard(tmp_path, [drop])["effect"].iloc[0] == pytest.approx(10.0)
+    assert claims.scorecard(tmp_path, [drop], models=models)["effect"].iloc[0] == pytest.approx(10.0)
+    # one model behind the claim below twice chance (10 classes: 20 %): no verdict, whatever the effect
+    weak = models.assign(test_acc=np.where(models["config_hash"] == "sdt-T2-1", 15.0, models["test_acc"]))
+    card = claims.scorecard(tmp_path, [claim], models=weak).iloc[0]
+    assert card["verdict"] == "no verdict (model near chance)" and "run-sdt-T2-1" in card["reason"]
+
+
+def test_two_seeds_with_a_clear_looking_effect_stay_inconclusive(tmp_path):
+    models = table1_and_4(tmp_path, (0, 1), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
+    claim = next(c for c in claims.CLAIMS if c.id == "one-model-matches-sdt")
+    card = claims.scorecard(tmp_path, [claim], models=models).iloc[0]
+    assert card["effect"] == pytest.approx(3.0) and card["n"] == 2 and card["verdict"] == "inconclusive"
+    one = tmp_path / "one"
+    one.mkdir()
+    models = table1_and_4(one, (0,), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
+    card = claims.scorecard(one, [claim], models=models).iloc[0]
+    assert card["verdict"] == "descriptive (one replicate)" and math.isnan(card["ci_low"])
+
+
+def test_the_committed_smoke_results_give_no_verdicts():
+    card = claims.scorecard("workflow/reference/smoke", reference=REFERENCE)
+    assert card["claim"].tolist() == [c.id for c in claims.CLAIMS]
+    assert set(card["verdict"]) == {"no verdict (smoke scale)"}
+    assert (card["n"] >= 1).all()  # every claim finds its rows in the smoke results
+    search = card.set_index("claim").loc["search-beats-uniform"]
+    reference = pd.read_csv(REFERENCE, dtype={"timestep": str}, keep_default_na=False)
+    sec53 = reference[(reference["table"] == "sec5.3") & (reference["metric"] == "top1_acc")].set_index("timestep")
+    uniform = [t for t in sec53.index if len(set(t.split("-"))) == 1]
+    assert search["paper_effect"] == pytest.approx(float(sec53.drop(uniform)["value"].iloc[0])
+                                                   - float(sec53.loc[uniform[0], "value"]))
+    # figures print no values and Table 6 has no T=6 row: no paper effect, and a note says why
+    for claim in ("finer-granularity-helps", "beyond-T-max"):
+        assert math.isnan(card.set_index("claim").loc[claim, "paper_effect"])
+        assert card.set_index("claim").loc[claim, "paper_note"]
+
+
+def test_the_labels_the_claims_read_are_the_papers():
+    # a table's labels are the method names of reference_values.csv, where the paper has rows
+    for claim in claims.CLAIMS:
+        for source, label in claim.reads:
+            paper = read_reference(REFERENCE, source)
+            if len(paper):
+                cited = claims.CITED.get(source)
+                assert label in set(paper["method"]) | {cited}, (claim.id, source, label)
+
+
+def test_figures_show_the_mean_over_seeds(tmp_path):
+    from tfsnn.report.figures import draw
+
+    def seeds(rows):
+        return pd.concat([pd.DataFrame(rows).assign(seed=s, value=lambda f, s=s: f["value"] + s) for s in (0, 1)])
+    curves = {
+        "granularity": {"g=1": seeds([{"T": t, "accuracy": 50.0 + t, "value": 0.0} for t in (2, 3)]),
+                        "g=8": seeds([{"T": t, "accuracy": 40.0 + t, "value": 0.0} for t in (2, 3)])},
+        "landscape": {"SDT": seeds([{"metric": "loss", "alpha": a, "value": 1.0 + a * a} for a in (-1.0, 0.0, 1.0)])},
+        "noise": {"MTT": seeds([{"metric": "top1_acc", "sigma2": s2, "repeat": r, "value": 80.0 - 100 * s2}
+                                for s2 in (0.0, 0.1) for r in (0, 1)])},
+        "bn_curves": {"MTT": seeds([{"epoch": e, "metric": m, "value": 50.0 + e} for e in (1, 2)
+                                    for m in ("test_acc", "test_acc_uncalibrated")])},
+        "estimation": {"MTT": seeds([{"metric": m, "value": 50.0, "config": c, "split": "validate"}
+                                     for c in ("1-2", "2-1") for m in ("top1_acc", "predicted_acc")]
+                                    + [{"metric": "pearson_r", "value": 0.5, "split": "validate"}])},
+    }
+    for kind, data in curves.items():
+        out = draw(kind, data, tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png")
+        assert set(out["seed"]) == {0, 1} and (tmp_path / f"{kind}.png").stat().st_size > 0, kind
 
 
 def test_comparison_marks_differences_within_noise(tmp_path):
@@ -118,6 +354,22 @@ def test_comparison_marks_differences_within_noise(tmp_path):
     path = write(tmp_path, "rows.csv", rows)
     assert len(read_results([path, path])) == len(rows)
     assert paper_values(frame, pd.read_csv(REFERENCE, keep_default_na=False), "cifar10").iloc[0] == 96.84
+
+
+def test_merging_tells_runs_apart_by_config_hash_and_data_source(tmp_path):
+    rows = [provenance(label="MTT", method="mtt", seed=0, config=c, accuracy=90.0, dataset="cifar10", config_hash="a")
+            for c in ("2-2", "6-6")]
+    a, same = write(tmp_path, "a.csv", rows), write(tmp_path, "same.csv", rows)
+    assert len(read_results([a, same])) == 2  # one run in two files counts once
+    seed1 = write(tmp_path, "seed1.csv", [{**r, "seed": 1, "config_hash": "b"} for r in rows])
+    assert len(read_results([a, seed1])) == 4
+    other = write(tmp_path, "b.csv", [{**r, "config_hash": "b"} for r in rows])
+    with pytest.raises(ValueError, match=r"^label 'MTT' seed 0 comes from two different runs \(config_hash a in "
+                                         r".*a.csv, b in .*b.csv\): give them different labels$"):
+        read_results([a, other])
+    moved = write(tmp_path, "d.csv", [{**r, "data_source": "pack y"} for r in rows])
+    with pytest.raises(ValueError, match=r"\(data_source pack x in .*a.csv, pack y in .*d.csv\)"):
+        read_results([a, moved])
 
 
 def test_comparison_needs_two_seeds_to_judge_noise():

@@ -73,3 +73,122 @@ def test_a_bad_scale_fails_at_parse_naming_the_run_and_field(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "train.optimizer" in done.stdout + done.stderr and "smoke.yaml" in done.stdout + done.stderr
+
+
+def test_the_users_command_plans_the_paper_scale():
+    # exactly as the README leads with it (plus -n): figures/table4.pdf is the paper scale's
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "8", "figures/table4.pdf"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^configured_scale\s+1$", done.stdout, re.MULTILINE), done.stdout
+    assert "input: figures/paper/table4.pdf" in done.stdout and "output: figures/table4.pdf" in done.stdout
+    assert re.search(r"^train\s+15$", done.stdout, re.MULTILINE), done.stdout  # Table 4's 5 MTT models x 3 seeds
+    assert "results/paper/runs/" in done.stdout and "results/smoke/" not in done.stdout
+
+
+@pytest.mark.parametrize("target, scale, planned", [
+    ("figures/fig7B.pdf", "smoke", "figures/smoke/fig7B.pdf"),
+    ("figures/fig5.png", "small", "figures/small/fig5.png"),
+    ("figures/sec4.2.pdf", "paper", "figures/paper/sec4.2.pdf"),
+    ("scorecard", "smoke", "figures/smoke/scorecard.html"),
+    ("compare", "small", "figures/small/compare.pdf"),
+])
+def test_unscaled_targets_resolve_to_the_configured_scale(target, scale, planned):
+    done = snakemake("-n", "--forceall", target, "--config", f"scale={scale}")
+    assert done.returncode == 0, done.stderr
+    assert f"input: {planned}" in done.stdout, done.stdout
+    assert f"results/{scale}/" in done.stdout
+    assert not {s for s in ("paper", "small", "smoke") if s != scale and f"results/{s}/" in done.stdout}
+
+
+def test_every_table_and_figure_has_an_unscaled_target():
+    done = snakemake("-n", "--forceall", *[f"figures/table{n}.pdf" for n in (*range(1, 10), *range(11, 17))],
+                     *[f"figures/{f}.pdf" for f in ("fig5", "fig6", "fig7A", "fig7B", "fig7C", "fig8", "fig9",
+                                                    "sec4.2", "sec5.3", "appA.9")],
+                     "figures/scorecard.html", "figures/compare.pdf", "--config", "scale=smoke")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^configured_scale\s+27$", done.stdout, re.MULTILINE), done.stdout
+
+
+def test_two_spellings_of_one_method_name_are_refused(tmp_path):
+    # my_methods:Mine and my_methods.Mine would both be the run my_methods.Mine: refused, not overwritten
+    (tmp_path / "two.yaml").write_text(
+        "compare:\n  methods:\n"
+        "    - {label: A, name: 'my_methods:Mine', t_max: 6}\n"
+        "    - {label: B, name: my_methods.Mine, t_max: 6}\n")
+    done = snakemake("-n", "--forceall", "figures/smoke/compare.pdf", "--configfile", str(tmp_path / "two.yaml"),
+                     "--config", "scale=smoke")
+    assert done.returncode != 0
+    assert "two different runs would both be named" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("scale", ["small", "paper"])
+def test_every_experiment_behind_a_claim_trains_three_seeds(scale):
+    # the scorecard's verdicts rest on independently trained seeds: every model behind a claim is
+    # trained with each of the scale's seeds (Tables 5-7, 13, sections 4.2, 5.3, Figs. 5-7, 9 too)
+    from tfsnn.report.claims import CLAIMS
+
+    sources = sorted({source for claim in CLAIMS for source in claim.sources})
+    done = snakemake("-n", "--forceall", *[f"figures/{scale}/{source}.pdf" for source in sources],
+                     "--config", f"scale={scale}")
+    assert done.returncode == 0, done.stderr
+    seeds = {}
+    for stem, seed in re.findall(rf"output: results/{scale}/runs/(\S+)-seed(\d+)/checkpoint.pt", done.stdout):
+        seeds.setdefault(stem, set()).add(int(seed))
+    assert seeds and {stem: s for stem, s in seeds.items() if len(s) < 3} == {}
+
+
+def test_a_label_renamed_in_one_rules_file_fails_at_parse_naming_the_claim(tmp_path):
+    # the claims and the rules files read their labels from tfsnn/report/labels.py; a label typed
+    # into one rules file instead no longer matches what a claim reads, and the workflow says so
+    for item in ("Snakefile", "workflow", "config"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
+    rules = tmp_path / "workflow" / "rules" / "table1.smk"
+    assert "labels.SDT_STAR" in rules.read_text()
+    rules.write_text(rules.read_text().replace("labels.SDT_STAR", '"SDT-star"'))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--config", "scale=smoke"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "claim one-model-matches-sdt reads label 'SDT*' of table1" in done.stdout + done.stderr
+
+
+def test_imagenet_trains_with_its_augmentation_at_paper_scale():
+    # Tables 2 and 4: "the standard data processing flow" (RandomResizedCrop(224) and a flip); it
+    # trained on un-augmented images before
+    import yaml
+
+    paper = yaml.safe_load((ROOT / "config" / "scales" / "paper.yaml").read_text())
+    assert paper["experiments"]["imagenet-resnet34"]["data"]["augment"] is True
+    from tfsnn.data.images import image_transform
+
+    steps = repr(image_transform("imagenet", (0.5,) * 3, (0.25,) * 3, augment=True))
+    assert "RandomResizedCrop" in steps and "RandomHorizontalFlip" in steps
+
+
+def test_measurements_train_what_the_paper_measures():
+    done = snakemake("-n", "--forceall", "figures/smoke/table5.pdf", "figures/smoke/table11.pdf",
+                     "figures/smoke/sec4.2.pdf", "--config", "scale=smoke")
+    assert done.returncode == 0, done.stderr
+    runs = set(re.findall(r"output: results/smoke/runs/(\S+)/checkpoint.pt", done.stdout))
+    # Table 5: the SEENN-I baseline is trained by TET, as the row the paper compares with
+    assert "cifar10-cifar-resnet19-tet-T6-seed0" in runs and "cifar10-cifar-resnet19-sdt-T6-seed0" not in runs
+    # Table 11 at smoke: budget e x s = 2, s=1 for 2 epochs and s=2 for the family's 1, each its own run
+    assert {"cifar10-cifar-resnet18-mtt-samples1-t_max6-t_min1-epochs2-seed0",
+            "cifar10-cifar-resnet18-mtt-samples2-t_max6-t_min1-seed0"} <= runs
+    # section 4.2: NMT and SDT runs that keep their states along training, measured by gradient_cosine
+    assert {"cifar10-cifar-resnet18-nmt-samples3-t_max6-t_min1-save_epochs0_1-seed0",
+            "cifar10-cifar-resnet18-sdt-T6-save_epochs0_1-seed0"} <= runs
+    assert re.search(r"analyses/cifar10-cifar-resnet18-nmt-\S+/gradient_cosine-", done.stdout)
+
+
+def test_table11_trains_every_cell_of_the_papers_grid_with_its_own_epochs():
+    done = snakemake("-n", "--forceall", "figures/paper/table11.pdf", "--config", "scale=paper")
+    assert done.returncode == 0, done.stderr
+    runs = set(re.findall(r"output: results/paper/runs/(\S+)/checkpoint.pt", done.stdout))
+    assert len(runs) == 16  # s = 1..4 at budgets e x s = 300, 600, 900, 1200
+    for s in (1, 2, 3, 4):
+        for budget in (300, 600, 900, 1200):
+            epochs = budget // s
+            suffix = "" if epochs == 300 else f"-epochs{epochs}"  # 300: the family's, r18_mtt's for s=3
+            assert f"cifar100-cifar-resnet18-mtt-samples{s}-t_max6-t_min1{suffix}-seed0" in runs, (s, budget)

@@ -20,18 +20,42 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-import yaml
-
-from tfsnn.config import ConfigError, load_config
+from tfsnn.config import ConfigError, load_config, parse_assignment
 from tfsnn.data import DataError
 from tfsnn.io import CheckpointError, write_csv
 
 __all__ = ["main"]
 
 
+TRUST_HELP = "import the module:Class method a checkpoint's config names (runs its code: only for checkpoints you trust)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (``tfsnn train: error: ...``) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int):
+    """An argparse type: an int >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfsnn", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="tfsnn", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a TFSNN as a YAML config says (resumes if interrupted)")
@@ -44,11 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="test accuracy of a checkpoint at uniform T and configurations")
     ev.add_argument("--checkpoint", required=True)
-    ev.add_argument("--T", type=int, nargs="*", default=None, help="uniform time steps (default: the config's)")
-    ev.add_argument("--configs", nargs="*", default=None, help="per-stage configurations such as 3-2-2-3")
+    ev.add_argument("--T", type=_count(1), nargs="+", default=None, help="uniform time steps (default: the config's)")
+    ev.add_argument("--configs", nargs="+", default=None, help="per-stage configurations such as 3-2-2-3")
     ev.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
-    ev.add_argument("--random-configs", type=int, default=0, metavar="N",
+    ev.add_argument("--random-configs", type=_count(0), default=0, metavar="N",
                     help="also N per-stage configurations drawn uniformly from [1, T_max]^stages")
     ev.add_argument("--random-seed", type=int, default=0, help="seed of --random-configs")
     ev.add_argument("--recalibrate", choices=["nonuniform", "all"], default="nonuniform",
@@ -56,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                          "uniform T) or at every one (Table 12)")
     ev.add_argument("--out", required=True, help="CSV of tidy result rows")
     ev.add_argument("--device", default=None)
+    ev.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
     an = sub.add_parser("analyze", help="run an analysis of the paper on a checkpoint (see tfsnn.analysis)")
     an.add_argument("analysis", help="analysis name, e.g. noise, estimation, landscape")
@@ -66,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
     an.add_argument("--out", required=True, help="CSV of tidy result rows")
     an.add_argument("--device", default=None)
+    an.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
     cmp = sub.add_parser("compare", help="compare methods from evaluation CSVs of any machines (mean, std over seeds)")
     cmp.add_argument("csv", nargs="+", help="evaluation CSVs (tfsnn evaluate) or comparison rows of the DAG")
@@ -82,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     nir_.add_argument("--dt", type=float, default=1e-3, help="seconds per time step of the continuous-time neurons")
     nir_.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                       help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
+    nir_.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
     diff = sub.add_parser("diff-results", help="what moved between fresh result CSVs and reference ones")
     diff.add_argument("fresh", help="folder of fresh CSVs, e.g. results/smoke")
@@ -109,22 +136,29 @@ def _parser() -> argparse.ArgumentParser:
 def _section_overrides(items: list[str]) -> dict:
     overrides: dict = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, value = parse_assignment(item, "--set")
         section, dot, field = key.partition(".")
-        if not (sep and dot and field):
+        if not (dot and field):
             raise ConfigError(f"--set {item!r} must look like section.key=value")
-        overrides.setdefault(section, {})[field] = yaml.safe_load(value)
+        overrides.setdefault(section, {})[field] = value
     return overrides
 
 
 def _options(items: list[str]) -> dict:
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not (sep and key):
-            raise ConfigError(f"--option {item!r} must look like key=value")
-        options[key] = yaml.safe_load(value)
-    return options
+    return dict(parse_assignment(item, "--option") for item in items)
+
+
+def _check_output(path: str, folder: bool) -> None:
+    """Refuse an ``--out`` that cannot be written, before any work: a folder where a file goes,
+    a file where a folder goes, or a path under a file."""
+    out = Path(path)
+    if folder and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {path} is a file; training writes a folder (checkpoint.pt, metrics.csv)")
+    if not folder and out.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give the path of the file to write")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"--out {path}: {above} is a file, not a folder")
 
 
 def _diff_results(args) -> int:
@@ -154,6 +188,9 @@ def _diff_results(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        out = getattr(args, "out", None)
+        if out is not None:
+            _check_output(out, folder=args.command == "train")
         if args.command == "train":
             from tfsnn.experiment import train
 
@@ -191,31 +228,31 @@ def main(argv: list[str] | None = None) -> int:
             from tfsnn.experiment import load_trained
             from tfsnn.io import atomic_path
 
-            graph = export_trained_nir(load_trained(args.checkpoint, _section_overrides(args.set), "cpu"), None, args.dt)
+            trained = load_trained(args.checkpoint, _section_overrides(args.set), "cpu", args.trust_method)
+            graph = export_trained_nir(trained, None, args.dt)
             with atomic_path(args.out) as tmp:
                 nir.write(tmp, graph)
             print(f"{args.out}: {len(graph.nodes)} NIR nodes, {len(graph.edges)} edges")
         elif args.command == "diff-results":
             return _diff_results(args)
         elif args.command == "analyze":
-            from tfsnn.analysis import run_analysis
+            from tfsnn.analysis import analysis_options, run_analysis
             from tfsnn.experiment import load_trained
 
-            options = _options(args.option)
-            trained = load_trained(args.checkpoint, _section_overrides(args.set), args.device)
+            options = analysis_options(args.analysis, _options(args.option))
+            trained = load_trained(args.checkpoint, _section_overrides(args.set), args.device, args.trust_method)
             rows = run_analysis(args.analysis, trained, options)
             write_csv(rows, args.out)
             print(f"{args.analysis}: {len(rows)} rows in {args.out}")
         else:
             from tfsnn.experiment import evaluate_checkpoint
 
-            if args.random_configs < 0:
-                raise ValueError(f"--random-configs must be >= 0, got {args.random_configs}")
             rows = evaluate_checkpoint(args.checkpoint, args.T, args.configs, _section_overrides(args.set),
-                                       args.device, args.recalibrate, args.random_configs, args.random_seed)
+                                       args.device, args.recalibrate, args.random_configs, args.random_seed,
+                                       args.trust_method)
             write_csv(rows, args.out)
             print(rows[["config", "accuracy", "loss", "bn_calibrated"]].to_string(index=False))
-    except (ConfigError, DataError, CheckpointError, ValueError) as err:
+    except (ConfigError, DataError, CheckpointError, ValueError, OSError) as err:  # OSError: a path it names
         print(f"tfsnn {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

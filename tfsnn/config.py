@@ -12,9 +12,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-__all__ = ["Config", "ConfigError", "load_config", "validate_config", "config_hash"]
+__all__ = ["Config", "ConfigError", "load_config", "validate_config", "parse_assignment", "config_hash"]
 
 
 class ConfigError(ValueError):
@@ -99,12 +108,24 @@ class TrainConfig(_Strict):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # tfsnn.precision; auto: fp16 on CUDA
     channels_last: bool = False  # conv weights, hence activations, in NHWC memory format (tfsnn.precision)
     calibrate_batches: int = Field(10, ge=0)
-    eval_uncalibrated: bool = False  # also test before each epoch's BN calibration (Fig. 7C)
+    eval_uncalibrated: bool = False  # also test with training's own BN statistics, never calibrated (Fig. 7C)
+    # epochs after which the weights are kept in the checkpoint (0: the initial weights), for
+    # analyses along training (section 4.2's gradient cosine); the trained weights are the same
+    save_epochs: list[NonNegativeInt] = []
     sync_bn: bool = False  # DDP (torchrun) on GPUs: BN statistics over the global batch (SyncBatchNorm)
+
+    @model_validator(mode="after")
+    def _check_save_epochs(self):
+        late = [e for e in self.save_epochs if e > self.epochs]
+        if late:
+            raise ValueError(f"save_epochs: epoch {late[0]} is after the last one ({self.epochs})")
+        if len(set(self.save_epochs)) != len(self.save_epochs):
+            raise ValueError(f"save_epochs: {self.save_epochs} names an epoch twice")
+        return self
 
 
 class EvalConfig(_Strict):
-    T: list[PositiveInt] = [1, 2, 3, 4, 5, 6]
+    T: list[PositiveInt] = Field([1, 2, 3, 4, 5, 6], min_length=1)
     configs: list[str] = []
 
 
@@ -118,15 +139,22 @@ class Config(_Strict):
     eval: EvalConfig = EvalConfig()
 
     @model_validator(mode="after")
-    def _check_names(self):
+    def _check_names(self, info: ValidationInfo):
         from tfsnn.data import DATASETS
         from tfsnn.models import ARCHITECTURES
-        from tfsnn.training.methods import build_method
+        from tfsnn.training.methods import build_method, is_module_path
 
         if self.data.name not in DATASETS:
             raise ValueError(f"data.name: unknown dataset {self.data.name!r}; choose from {sorted(DATASETS)}")
         if self.model.name not in ARCHITECTURES:
             raise ValueError(f"model.name: unknown architecture {self.model.name!r}; choose from {ARCHITECTURES}")
+        trusted = (info.context or {}).get("trusted_methods")
+        if trusted is not None and is_module_path(self.method.name) and self.method.name not in trusted:
+            raise ValueError(
+                f"method.name: {self.method.name!r} names a module to import, which would run its code; a "
+                "checkpoint or config from elsewhere is not trusted to do that: name the method yourself "
+                f"(--set method.name={self.method.name}) or pass --trust-method"
+            )
         build_method(self.method.name, **self.method.options())
         return self
 
@@ -140,14 +168,31 @@ def _format(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def validate_config(data: Any) -> Config:
-    """A :class:`Config` from a dict, or :class:`ConfigError` naming each bad field."""
+def validate_config(data: Any, trusted_methods: set[str] | None = None) -> Config:
+    """A :class:`Config` from a dict, or :class:`ConfigError` naming each bad field.
+
+    ``trusted_methods``: for a config that is not the user's own (a checkpoint's), the
+    ``module.path:ClassName`` method names that may be imported; None trusts every name (a
+    config file the user runs is their own code)."""
     if not isinstance(data, dict):
         raise ConfigError(f"config must be a mapping, got {type(data).__name__}")
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={"trusted_methods": trusted_methods})
     except ValidationError as err:
         raise ConfigError(_format(err)) from None
+
+
+def parse_assignment(item: str, flag: str) -> tuple[str, Any]:
+    """``key`` and the YAML value of a command line's ``key=value`` (``flag`` names the option in
+    errors, e.g. ``--set``)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"{flag} {item!r} must look like key=value")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{flag} {key}: {value!r} is not a valid YAML value ({problem})") from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
@@ -157,23 +202,27 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a YAML file") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"config file {path} is not valid YAML: {problem}") from None
     for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like section.key=value")
+        key, value = parse_assignment(item, "--set")
         node = data if isinstance(data, dict) else {}
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {part} is not a section")
-        node[leaf] = yaml.safe_load(value)
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+        node[leaf] = value
     return validate_config(data)
 
 
 def config_hash(config: Config) -> str:
     """Short sha256 of the validated config's canonical JSON."""
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    dump = config.model_dump(mode="json")
+    if not dump["train"]["save_epochs"]:  # off: the hash of configs written before the field existed
+        del dump["train"]["save_epochs"]
+    canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

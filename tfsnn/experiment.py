@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -12,11 +12,10 @@ import torch
 from tfsnn import data as tfdata
 from tfsnn.config import Config, config_hash, validate_config
 from tfsnn.evaluate import evaluate
-from tfsnn.io import load_checkpoint, with_provenance
+from tfsnn.io import CheckpointError, load_checkpoint, with_provenance
 from tfsnn.models import build
-from tfsnn.precision import memory_format
-from tfsnn.training import Trainer, build_method
-from tfsnn.training import distributed
+from tfsnn.precision import ANALYSIS_PRECISION, autocast, memory_format
+from tfsnn.training import Trainer, build_method, distributed
 
 __all__ = ["load_data", "build_model", "run_info", "train", "Trained", "load_trained", "evaluate_checkpoint"]
 
@@ -62,7 +61,7 @@ def train(config: Config, out_dir: str | Path, progress: bool = True, device=Non
             epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
             weight_decay=t.weight_decay, precision=t.precision, channels_last=t.channels_last,
             calibrate_batches=t.calibrate_batches,
-            eval_uncalibrated=t.eval_uncalibrated, sync_bn=t.sync_bn,
+            eval_uncalibrated=t.eval_uncalibrated, save_epochs=t.save_epochs, sync_bn=t.sync_bn,
             eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
             progress=progress, run_info=run_info(config, datasets),
         )
@@ -82,14 +81,21 @@ class _FirstBatches:
 @dataclass
 class Trained:
     """A trained checkpoint, ready for evaluation and analysis: the model (eval mode, on
-    ``device``), its validated config, datasets, epoch, and the fields every result row of it
-    carries (:meth:`rows`)."""
+    ``device``), its validated config, datasets, epoch, the states it kept along training
+    (``snapshots``, by epoch: ``train.save_epochs``), and the fields every result row of it
+    carries (:meth:`rows`).
+
+    Precision: evaluation (``tfsnn evaluate``) runs under the run's ``train.precision``
+    (:attr:`precision`), every analysis under :attr:`analysis_precision` (fp32), inside
+    :meth:`analysis_context` (:func:`tfsnn.analysis.run_analysis`; see
+    :data:`tfsnn.precision.ANALYSIS_PRECISION`)."""
 
     model: torch.nn.Module
     config: Config
     datasets: tfdata.Datasets
     device: torch.device
     epoch: int
+    snapshots: dict[int, dict] = field(default_factory=dict)
 
     def test_loader(self, batch_size: int | None = None):
         return tfdata.make_loader(self.datasets.test, batch_size or self.config.train.batch_size, False)
@@ -134,8 +140,18 @@ class Trained:
 
     @property
     def precision(self) -> str:
-        """The run's ``train.precision``, under which its evaluations and analyses run too."""
+        """The run's ``train.precision``, under which its evaluations (``tfsnn evaluate``) run."""
         return self.config.train.precision
+
+    @property
+    def analysis_precision(self) -> str:
+        """The precision of every analysis, whatever the run's (:data:`tfsnn.precision.ANALYSIS_PRECISION`)."""
+        return ANALYSIS_PRECISION
+
+    def analysis_context(self):
+        """The autocast context every analysis runs in: :attr:`analysis_precision` (fp32: autocast
+        off, also inside an enclosing autocast)."""
+        return autocast(self.device, self.analysis_precision)
 
     def rows(self, rows, **fields) -> pd.DataFrame:
         """``rows`` as a tidy frame with this run's fields and the provenance columns."""
@@ -144,21 +160,48 @@ class Trained:
         return with_provenance(rows, checkpoint_epoch=self.epoch, **info, **fields)
 
 
-def load_trained(checkpoint: str | Path, overrides: dict | None = None, device=None) -> Trained:
+def load_trained(checkpoint: str | Path, overrides: dict | None = None, device=None,
+                 trust_method: bool = False) -> Trained:
     """Load a checkpoint (``weights_only``) with its config and data. ``overrides`` replace
     config sections (e.g. ``{"data": {"pack_dir": ...}}``) for a checkpoint made on another
-    machine."""
+    machine.
+
+    A checkpoint is untrusted: a ``module.path:ClassName`` method its config names is imported
+    (which runs that module's code) only with ``trust_method``, or when ``overrides`` name that
+    method themselves."""
     state = load_checkpoint(checkpoint)
-    raw = state["config"]
+    raw = state.get("config")
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"checkpoint {checkpoint} holds no training config (key 'config')")
     for section, values in (overrides or {}).items():
         raw = {**raw, section: {**raw.get(section, {}), **values}}
-    config = validate_config(raw)
+    named = (overrides or {}).get("method", {}).get("name")
+    config = validate_config(raw, trusted_methods=None if trust_method else {named} - {None})
     datasets = load_data(config)
     model = build_model(config, datasets)
-    model.load_state_dict(state["model"])
+    _load_weights(model, state["model"], checkpoint, overrides)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device, memory_format=memory_format(config.train.channels_last)).eval()
-    return Trained(model, config, datasets, device, state["epoch"])
+    snapshots = {int(epoch): weights for epoch, weights in state.get("snapshots", {}).items()}
+    return Trained(model, config, datasets, device, state["epoch"], snapshots)
+
+
+def _load_weights(model: torch.nn.Module, weights: dict, checkpoint, overrides: dict | None) -> None:
+    """``model.load_state_dict(weights)``, or :class:`CheckpointError` naming the first tensor
+    that differs (the overrides of the model's config are the usual cause)."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    shapes = [k for k in expected if k in weights and tuple(weights[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        if shapes:
+            what = (f"{shapes[0]} has shape {list(weights[shapes[0]].shape)} in the checkpoint, "
+                    f"{list(expected[shapes[0]].shape)} in the model its config builds")
+        else:
+            what = f"tensor {(missing or unexpected)[0]} is {'missing from' if missing else 'extra in'} the checkpoint"
+        hint = f" (overridden: {overrides.get('model')})" if (overrides or {}).get("model") else ""
+        raise CheckpointError(f"checkpoint {checkpoint} does not fit the model of its config{hint}: {what}")
+    model.load_state_dict(weights)
 
 
 def evaluate_checkpoint(
@@ -170,6 +213,7 @@ def evaluate_checkpoint(
     recalibrate: str = "nonuniform",
     random_configs: int = 0,
     random_seed: int = 0,
+    trust_method: bool = False,
 ) -> pd.DataFrame:
     """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``,
     plus ``random_configs`` configurations drawn with ``random_seed``, each stage uniform in
@@ -181,7 +225,7 @@ def evaluate_checkpoint(
     """
     from tfsnn.analysis.estimation import sample_configs
 
-    trained = load_trained(checkpoint, overrides, device)
+    trained = load_trained(checkpoint, overrides, device, trust_method)
     config = trained.config
     wanted = list(T if T is not None else config.eval.T) + list(configs if configs is not None else config.eval.configs)
     generator = torch.Generator().manual_seed(random_seed)

@@ -2,8 +2,17 @@
 
 ``train.precision``: full fp32, or autocast to fp16 with a gradient scaler (the authors' AMP)
 or to bf16, which needs none. ``auto`` is fp16 on CUDA and fp32 elsewhere. Training, test
-evaluation and BN calibration run under the same autocast; calibration accumulates its
-statistics in float64 whatever the precision (:mod:`tfsnn.bn`).
+evaluation (``tfsnn evaluate``, the accuracy tables) and the BN calibrations of both run under
+the same autocast; calibration accumulates its statistics in float64 whatever the precision
+(:mod:`tfsnn.bn`).
+
+Analyses (``tfsnn analyze``: gradients, early exit, firing rates and estimation, noise,
+landscape, BN statistics, event-driven) all run in fp32 (:data:`ANALYSIS_PRECISION`), whatever
+the run's precision, through one context (:meth:`tfsnn.experiment.Trained.analysis_context`).
+They measure the trained function itself: under fp16 the gradients of Table 13 and section 4.2
+would underflow without a loss scale, the event-driven run (BN folded in float64, float32
+weights and states) could only be compared element by element with a clock run of the same
+precision, and the numbers would differ between a CPU and a GPU run of one checkpoint.
 
 ``train.channels_last``: the conv weights in ``torch.channels_last`` (NHWC) memory format. A
 conv with channels-last weights returns channels-last activations, so every ``[T*B, C, H, W]``
@@ -17,9 +26,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PRECISIONS", "resolve", "autocast", "grad_scaler", "memory_format"]
+__all__ = ["PRECISIONS", "ANALYSIS_PRECISION", "resolve", "autocast", "grad_scaler", "memory_format"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+ANALYSIS_PRECISION = "fp32"  # of every analysis (module docstring)
 
 
 def resolve(precision: str, device) -> str:

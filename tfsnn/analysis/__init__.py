@@ -6,10 +6,10 @@ registered by name (:mod:`tfsnn.analysis.registry`) for ``tfsnn analyze``:
 ``event_driven`` (Table 7), ``bn_statistics`` (Table 12); and :func:`export_nir` (a network for neuromorphic toolchains).
 """
 
-from tfsnn.analysis.registry import ANALYSES, register, run_analysis  # isort: skip  (modules below register)
+from tfsnn.analysis.registry import ANALYSES, analysis_options, register, run_analysis  # isort: skip (first)
 from tfsnn.analysis import (  # noqa: F401
     bn_statistics, early_exit, energy, estimation, event_driven, gradients, landscape, noise,
 )
 from tfsnn.analysis.nir_export import export_nir, export_trained_nir, run_nir
 
-__all__ = ["ANALYSES", "register", "run_analysis", "export_nir", "export_trained_nir", "run_nir"]
+__all__ = ["ANALYSES", "analysis_options", "register", "run_analysis", "export_nir", "export_trained_nir", "run_nir"]

@@ -12,21 +12,22 @@ from collections.abc import Sequence
 from tfsnn.analysis.estimation import measured_accuracy
 from tfsnn.analysis.registry import register
 from tfsnn.evaluate import accuracy
+from tfsnn.options import TimeStep
 
 __all__ = ["bn_statistics_analysis"]
 
 
 @register("bn_statistics")
-def bn_statistics_analysis(trained, *, T: Sequence[int] = (2, 3, 4, 5), repeats: int = 3, seed: int = 0) -> list[dict]:
+def bn_statistics_analysis(trained, *, T: Sequence[TimeStep] = (2, 3, 4, 5), repeats: int = 3, seed: int = 0) -> list[dict]:
     """Rows: metric top1_acc, value, T, statistics ("T_max" or "recalculated"), calibrations."""
     model, device = trained.model, trained.device
     test = trained.test_loader()
     rows = []
     for t in T:
-        t_max_statistics = accuracy(model, test, t, device, trained.precision)["accuracy"]
+        t_max_statistics = accuracy(model, test, t, device, trained.analysis_precision)["accuracy"]
         rows.append({"metric": "top1_acc", "value": t_max_statistics, "T": t, "statistics": "T_max", "calibrations": 0})
         recalculated = measured_accuracy(model, test, trained.train_loader(seed=seed), t, repeats,
-                                         trained.calibration_batches, device, trained.precision)
+                                         trained.calibration_batches, device, trained.analysis_precision)
         rows.append({"metric": "top1_acc", "value": recalculated, "T": t, "statistics": "recalculated",
                      "calibrations": repeats})
     return rows

@@ -8,7 +8,18 @@ steps is the mean of the first ``t`` per-step outputs (:meth:`TFSNN.forward_step
 the model's output at ``T = t``. Its confidence is the largest softmax probability. An input
 exits at the first ``t`` whose confidence is at least the threshold, else at ``T_max``; we
 report the top-1 accuracy of the exit predictions and the mean number of time steps used.
-Float32, eval mode (restored afterwards).
+Float32 (as every analysis, :mod:`tfsnn.precision`), eval mode (restored afterwards).
+
+Table 5 reads the accuracy at average time steps (1.09, 1.20) off the curve of (mean exit step,
+accuracy) over the thresholds (:func:`tfsnn.report.tables.part`, ``interpolate``, linearly
+between two measured points: the accuracy of exiting by one threshold or the other at random in
+the proportion that averages to that T), so the thresholds must cover those averages. The
+default grid starts at 0 (every input exits at step 1: an average of exactly 1) and ends above 1
+(none exits early: ``T_max``), densest at high confidence (``1 - 10^-1.5`` to ``1 - 10^-6``); and
+for each average the table needs (``at_avg_timesteps``) the analysis adds the two thresholds
+around it that the test set's own confidences allow, the closest possible pair
+(:func:`covering_thresholds`). An average that still lies outside the measured curve is
+reported as NaN with a note, never as the curve's end point.
 """
 
 from __future__ import annotations
@@ -20,10 +31,16 @@ from torch import nn
 
 from tfsnn.analysis.registry import register
 from tfsnn.evaluate import eval_mode
+from tfsnn.options import TimeStep
 
-__all__ = ["prefix_outputs", "exit_steps", "early_exit", "early_exit_analysis"]
+__all__ = ["prefix_outputs", "exit_steps", "exit_confidences", "exit_point", "covering_thresholds", "early_exit",
+           "early_exit_analysis"]
 
-DEFAULT_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 1.01)
+DEFAULT_THRESHOLDS = (
+    *(round(0.05 * i, 10) for i in range(20)),  # 0, 0.05, ..., 0.95
+    *(round(1.0 - 10.0 ** (-k / 4), 10) for k in range(6, 25)),  # 1 - 10^-1.5, ..., 1 - 10^-6
+    1.01,  # never reached: every input runs T_max steps
+)
 
 
 def prefix_outputs(steps: torch.Tensor) -> torch.Tensor:
@@ -42,6 +59,63 @@ def exit_steps(confidence: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 @torch.no_grad()
+def exit_confidences(
+    model: nn.Module, loader: Iterable, t_max: int, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The confidence ``[T, N]`` after each step of every item of ``loader`` (CPU, float32) and
+    whether that step's prediction is right (``[T, N]`` bool): all any threshold needs."""
+    device = torch.device(device or next(model.parameters()).device)
+    confidences, rights = [], []
+    with eval_mode(model):
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            predictions = prefix_outputs(model.forward_steps(inputs, t_max).float()).softmax(-1)
+            confidence, labels = predictions.max(-1)  # [T, B]
+            confidences.append(confidence.cpu())
+            rights.append((labels == targets).cpu())
+    if not confidences:
+        raise ValueError("early-exit loader yielded no samples")
+    return torch.cat(confidences, 1), torch.cat(rights, 1)
+
+
+def exit_point(confidence: torch.Tensor, right: torch.Tensor, threshold: float) -> dict:
+    """``accuracy`` (percent) of the predictions at each item's exit step and ``avg_timesteps``
+    (mean exit step) at ``threshold``, from :func:`exit_confidences`."""
+    steps = exit_steps(confidence, threshold)
+    chosen = right.gather(0, (steps - 1).unsqueeze(0)).squeeze(0)
+    return {"accuracy": 100.0 * int(chosen.sum()) / right.shape[1],
+            "avg_timesteps": int(steps.sum()) / right.shape[1]}
+
+
+def covering_thresholds(confidence: torch.Tensor, averages: Sequence[float]) -> list[float]:
+    """For each of ``averages`` (mean exit steps), the two thresholds around it that these
+    confidences allow: the largest threshold whose mean exit step is at most it and the
+    smallest whose mean exit step exceeds it (one, when it is reached exactly or not at all).
+    The mean exit step only changes at the confidences themselves, so the candidates are 0, the
+    distinct confidences and a value above 1; it grows with the threshold, so bisection finds them."""
+    candidates = torch.cat([torch.zeros(1), torch.unique(confidence.float()), torch.full((1,), 1.01)])
+
+    def mean_steps(k: int) -> float:
+        return float(exit_steps(confidence, float(candidates[k])).float().mean())
+
+    chosen = set()
+    for target in averages:
+        low, high = 0, len(candidates) - 1  # mean_steps(0) = 1, mean_steps(high) = T
+        if not mean_steps(low) <= target <= mean_steps(high):
+            continue
+        while high - low > 1:  # invariant: mean_steps(low) <= target < mean_steps(high), or = at high
+            middle = (low + high) // 2
+            if mean_steps(middle) <= target:
+                low = middle
+            else:
+                high = middle
+        chosen.add(float(candidates[low]))
+        if mean_steps(low) != target:
+            chosen.add(float(candidates[high]))
+    return sorted(chosen)
+
+
+@torch.no_grad()
 def early_exit(
     model: nn.Module,
     loader: Iterable,
@@ -51,32 +125,9 @@ def early_exit(
 ) -> list[dict]:
     """One dict per threshold: ``threshold``, ``accuracy`` (percent) of the predictions at
     each input's exit step, ``avg_timesteps`` (mean exit step), ``samples``."""
-    device = torch.device(device or next(model.parameters()).device)
-    correct = torch.zeros(len(thresholds), dtype=torch.long)
-    used = torch.zeros(len(thresholds), dtype=torch.long)
-    count = 0
-    with eval_mode(model):
-        for inputs, targets in loader:
-            inputs, targets = inputs.to(device), targets.to(device)
-            predictions = prefix_outputs(model.forward_steps(inputs, t_max).float()).softmax(-1)
-            confidence, labels = predictions.max(-1)  # [T, B]
-            for i, threshold in enumerate(thresholds):
-                steps = exit_steps(confidence, threshold)
-                chosen = labels.gather(0, (steps - 1).unsqueeze(0)).squeeze(0)
-                correct[i] += int((chosen == targets).sum())
-                used[i] += int(steps.sum())
-            count += len(targets)
-    if count == 0:
-        raise ValueError("early-exit loader yielded no samples")
-    return [
-        {
-            "threshold": float(threshold),
-            "accuracy": 100.0 * int(correct[i]) / count,
-            "avg_timesteps": int(used[i]) / count,
-            "samples": count,
-        }
-        for i, threshold in enumerate(thresholds)
-    ]
+    confidence, right = exit_confidences(model, loader, t_max, device)
+    return [{"threshold": float(threshold), **exit_point(confidence, right, threshold), "samples": right.shape[1]}
+            for threshold in thresholds]
 
 
 @register("early_exit")
@@ -84,15 +135,27 @@ def early_exit_analysis(
     trained,
     *,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-    T_max: int | None = None,
+    at_avg_timesteps: Sequence[float] = (1.09, 1.20),
+    T_max: TimeStep | None = None,
 ) -> list[dict]:
     """Table 5: SEENN-I on the test set, the model run at ``T_max`` (None: the trained
-    ``T_max``, SDT's ``T``). Rows: ``metric`` (top1_acc, avg_timesteps), ``value``,
-    ``threshold``, ``T_max``."""
-    T_max = T_max or trained.t_max
-    points = early_exit(trained.model, trained.test_loader(), thresholds, T_max, trained.device)
-    return [
-        {"metric": metric, "value": point[key], "threshold": point["threshold"], "T_max": T_max}
-        for point in points
-        for metric, key in (("top1_acc", "accuracy"), ("avg_timesteps", "avg_timesteps"))
-    ]
+    ``T_max``, SDT's ``T``), at each of ``thresholds`` and at the thresholds around each of
+    ``at_avg_timesteps`` (Table 5's average T; :func:`covering_thresholds`). Rows: ``metric``
+    (top1_acc, avg_timesteps), ``value``, ``threshold``, ``T_max``, ``samples``, ``covers``
+    (the average T a threshold was added for, NaN for the grid's), by threshold."""
+    if T_max is None:
+        T_max = trained.t_max
+    confidence, right = exit_confidences(trained.model, trained.test_loader(), T_max, trained.device)
+    added = {}
+    for target in at_avg_timesteps:
+        for threshold in covering_thresholds(confidence, [target]):
+            added.setdefault(threshold, target)
+    grid = {float(t) for t in thresholds}
+    rows = []
+    for threshold in sorted(grid | set(added)):
+        point = exit_point(confidence, right, threshold)
+        covers = added.get(threshold) if threshold not in grid else None
+        rows += [{"metric": metric, "value": point[key], "threshold": threshold, "T_max": T_max,
+                  "samples": right.shape[1], "covers": covers}
+                 for metric, key in (("top1_acc", "accuracy"), ("avg_timesteps", "avg_timesteps"))]
+    return rows

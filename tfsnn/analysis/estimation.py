@@ -24,6 +24,7 @@ import torch
 from tfsnn.analysis.energy import block_firing_rates, energy, search_configuration
 from tfsnn.analysis.registry import register
 from tfsnn.evaluate import evaluate
+from tfsnn.options import TimeStep
 from tfsnn.temporal import StageSampler, TemporalConfig
 
 __all__ = ["information", "sample_configs", "measured_accuracy", "AccuracyModel", "fit_accuracy_model",
@@ -155,12 +156,12 @@ def estimation_analysis(
     *,
     n_fit: int = 18,
     n_validate: int = 1000,
-    t_min: int = 1,
-    t_max: int | None = None,
+    t_min: TimeStep = 1,
+    t_max: TimeStep | None = None,
     repeats: int = 3,
     seed: int = 0,
-    budget_T: int = 3,
-    rates_T: int = 6,
+    budget_T: TimeStep = 3,
+    rates_T: TimeStep = 6,
 ) -> list[dict]:
     """Fit the accuracy model on ``n_fit`` random configurations, validate it on ``n_validate``
     more (Fig. 7A / 8), then search the configuration of highest predicted accuracy within the
@@ -184,6 +185,12 @@ def estimation_analysis(
     model, device = trained.model, trained.device
     if t_max is None:
         t_max = trained.t_max
+    if not t_min <= budget_T <= t_max:  # checked before the thousands of test passes below
+        raise ValueError(f"analysis estimation: option budget_T must lie in [t_min, t_max] = [{t_min}, {t_max}] "
+                         f"(the search's range), got {budget_T}")
+    if n_fit < 1 or n_validate < 0 or repeats < 1:
+        raise ValueError(f"analysis estimation: options n_fit >= 1, n_validate >= 0 and repeats >= 1 are needed, "
+                         f"got {n_fit}, {n_validate}, {repeats}")
     generator = torch.Generator().manual_seed(seed)
     fit_configs = sample_configs(model.num_stages, n_fit, t_min, t_max, generator)
     validate_configs = sample_configs(model.num_stages, n_validate, t_min, t_max, generator)
@@ -192,7 +199,7 @@ def estimation_analysis(
 
     def measure(config) -> float:
         return measured_accuracy(model, test_loader, calibration_loader, config, repeats,
-                                 trained.calibration_batches, device, trained.precision)
+                                 trained.calibration_batches, device, trained.analysis_precision)
 
     fit_acc = [measure(c) for c in fit_configs]
     accuracy_model = fit_accuracy_model(fit_configs, fit_acc)

@@ -54,6 +54,7 @@ from tfsnn.data.core import Recordings
 from tfsnn.data.events import DvsFrames
 from tfsnn.evaluate import accuracy
 from tfsnn.neuron import LIF
+from tfsnn.options import TimeStep
 
 __all__ = [
     "fold_batchnorm",
@@ -62,6 +63,7 @@ __all__ = [
     "event_network",
     "event_driven_outputs",
     "event_recordings",
+    "check_alignment",
     "event_driven_analysis",
 ]
 
@@ -131,7 +133,9 @@ class StatefulLIF(nn.Module):
         spikes = torch.empty_like(current)
         u = self.u
         for t in range(current.shape[0]):
-            v = current[t] if u is None else torch.add(current[t], u, alpha=self.tau)
+            # two roundings, as the LIF's ``tau * u + I`` on any CPU (add(alpha=tau) is one fused
+            # multiply-add on AVX2/AVX-512 kernels, two roundings on others)
+            v = current[t] if u is None else torch.mul(u, self.tau).add_(current[t])
             fired = v >= self.v_threshold
             spikes[t].copy_(fired)
             u = v.masked_fill(fired, 0.0)
@@ -207,6 +211,7 @@ def event_driven_outputs(
     recordings of equal ``m`` run as one batch. See the module docstring for the model.
     """
     device = torch.device(device or next(model.parameters()).device)
+    dtype = next(model.parameters()).dtype  # the bins' counts are exact in any float type
     folded = fold_batchnorm(model)
     steps = to_frames.bins
     networks: dict[int, nn.Module] = {}
@@ -220,7 +225,7 @@ def event_driven_outputs(
                 networks[m] = event_network(folded, m, bias)
             members = [i for i, mi in enumerate(batch_m) if mi == m]
             fine = DvsFrames(to_frames.sensor_size, m * steps, to_frames.size)
-            bins = torch.stack([torch.from_numpy(fine(batch[i])) for i in members], 1).to(device)
+            bins = torch.stack([torch.from_numpy(fine(batch[i])) for i in members], 1).to(device, dtype)
             out = _run_recordings(networks[m], bins, steps, chunk_bins)
             for j, i in enumerate(members):
                 outputs[first + i] = out[j]
@@ -243,27 +248,55 @@ def event_recordings(config, split: str = "test") -> tuple[Recordings, DvsFrames
 
 
 @torch.no_grad()
-def _clock_predictions(model, loader, t, device) -> torch.Tensor:
-    return torch.cat([model(x.to(device), t).argmax(1).cpu() for x, _ in loader])
+def _clock_predictions(model, loader, t, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The predictions of ``model`` at ``t`` on ``loader`` and the labels it yielded, in order."""
+    predictions, labels = [], []
+    for x, y in loader:
+        predictions.append(model(x.to(device), t).argmax(1).cpu())
+        labels.append(y.cpu())
+    return torch.cat(predictions), torch.cat(labels)
+
+
+def check_alignment(recordings: Recordings, test_set, loader_labels: torch.Tensor) -> None:
+    """ValueError unless ``recordings`` (re-derived from the config by :func:`event_recordings`)
+    are the items of ``test_set`` (the frames the clock-driven run is tested on) in the same
+    order: the same selection (``identity``, when the dataset records it), the same labels, and
+    the labels the test loader yielded, item by item. Predictions are compared element by
+    element (the agreement row), which means nothing for two orders."""
+    identity = getattr(test_set, "identity", "")
+    if identity and identity != recordings.identity:
+        raise ValueError(f"event-driven: the re-derived recordings ({recordings.identity}) are not the test set's "
+                         f"({identity})")
+    labels = np.asarray(recordings.labels)
+    for name, other in (("test set", np.asarray(test_set.labels)), ("test loader", loader_labels.numpy())):
+        if len(other) != len(labels) or not np.array_equal(other, labels):
+            differ = (f"{len(labels)} recordings, {len(other)} items" if len(other) != len(labels) else
+                      f"first at item {int(np.flatnonzero(other != labels)[0])}")
+            raise ValueError(f"event-driven: the labels of the re-derived recordings differ from the {name}'s "
+                             f"({differ}): they are not the test items in their order")
 
 
 @register("event_driven")
-def event_driven_analysis(trained, *, bin_us: float = 1000.0, bias: str = "spread", T: int | None = None,
+def event_driven_analysis(trained, *, bin_us: float = 1000.0, bias: str = "spread", T: TimeStep | None = None,
                           batch_size: int = 16) -> list[dict]:
     """Top-1 accuracy (percent) of the clock-driven model at ``T`` (default: the method's
     ``t_max``; its first ``T`` frames) and event-driven on the whole recordings (bins of about
     ``bin_us`` microseconds, ``bias`` "spread" or "remove"), the agreement (percent of test
-    recordings with the same prediction) and the mean bins per training frame.
+    recordings with the same prediction) and the mean bins per training frame. Both runs are
+    fp32 (:mod:`tfsnn.precision`), and the raw recordings are checked to be the test items in the
+    test loader's order before any comparison (:func:`check_alignment`).
 
     Rows: ``metric`` (top1_acc, agreement, bins_per_step), ``value``, ``platform`` (clock,
     event, clock-vs-event), ``T``, ``bin_us``, ``bias`` (None on the clock row), ``time_bins``
     (the training frames of a recording).
     """
     model, device = trained.model, trained.device
-    T = T or trained.t_max
+    if T is None:
+        T = trained.t_max
     recordings, to_frames = event_recordings(trained.config)
-    clock = accuracy(model, trained.test_loader(), T, device, trained.precision)["accuracy"]
-    clock_pred = _clock_predictions(model, trained.test_loader(), T, device)
+    clock = accuracy(model, trained.test_loader(), T, device, trained.analysis_precision)["accuracy"]
+    clock_pred, clock_labels = _clock_predictions(model, trained.test_loader(), T, device)
+    check_alignment(recordings, trained.datasets.test, clock_labels)
     outputs, ms = event_driven_outputs(model, recordings, to_frames, bin_us, bias, batch_size, device=device)
     event_pred = outputs.argmax(1).cpu()
     labels = torch.as_tensor(recordings.labels)

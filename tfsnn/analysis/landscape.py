@@ -11,6 +11,11 @@ order: models of one architecture (SDT and MTT in Fig. 9) get the same draw for 
 
 The model is evaluated in eval mode, BN normalizing with its running statistics: the trained
 model's loss surface, without batch statistics in it.
+
+Split: Li et al. plot the training loss (the surface the optimizer descended); the paper's
+Fig. 9 does not say which. :func:`landscape_analysis` measures both by default, the training
+set (without augmentation, every item once, :meth:`~tfsnn.experiment.Trained.split_loader`) and
+the test set, the same direction for both; column ``split`` says which each row is.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from torch import nn
 
 from tfsnn.analysis.registry import register
 from tfsnn.evaluate import accuracy
+from tfsnn.options import TimeStep
 
 __all__ = ["filter_normalized_direction", "loss_landscape", "landscape_analysis"]
 
@@ -88,20 +94,28 @@ def landscape_analysis(
     trained,
     *,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
-    T: int | None = None,
-    split: str = "test",
+    T: TimeStep | None = None,
+    splits: Sequence[str] = ("train", "test"),
     batches: int | None = None,
     seed: int = 0,
 ) -> list[dict]:
     """Fig. 9: loss and top-1 accuracy along one filter-normalized direction (seeded by
-    ``seed``) at uniform ``T`` (None: the trained ``T_max``, SDT's ``T``) on ``split``.
-    Rows: ``metric`` (loss, top1_acc), ``value``, ``alpha``, ``T``, ``split``."""
-    T = T or trained.t_max
+    ``seed``) at uniform ``T`` (None: the trained ``T_max``, SDT's ``T``) on each of ``splits``
+    (``train``: Li et al.'s training loss, unaugmented; ``test``), the first ``batches`` batches
+    of each (None: all). Rows: ``metric`` (loss, top1_acc), ``value``, ``alpha``, ``T``, ``split``."""
+    if T is None:
+        T = trained.t_max
+    unknown = sorted(set(splits) - {"train", "test"})
+    if unknown or not splits:
+        raise ValueError(f"analysis landscape: option splits must name 'train' and/or 'test', got {list(splits)}")
     direction = filter_normalized_direction(trained.model, torch.Generator().manual_seed(seed))
-    points = loss_landscape(trained.model, trained.split_loader(split, batches), T, alphas, direction, trained.device,
-                            trained.precision)
-    return [
-        {"metric": metric, "value": point[key], "alpha": point["alpha"], "T": T, "split": split}
-        for point in points
-        for metric, key in (("loss", "loss"), ("top1_acc", "accuracy"))
-    ]
+    rows = []
+    for split in splits:
+        points = loss_landscape(trained.model, trained.split_loader(split, batches), T, alphas, direction,
+                                trained.device, trained.analysis_precision)
+        rows += [
+            {"metric": metric, "value": point[key], "alpha": point["alpha"], "T": T, "split": split}
+            for point in points
+            for metric, key in (("loss", "loss"), ("top1_acc", "accuracy"))
+        ]
+    return rows

@@ -26,6 +26,7 @@ from torch import nn
 
 from tfsnn.analysis.registry import register
 from tfsnn.evaluate import accuracy
+from tfsnn.options import TimeStep
 
 __all__ = ["TARGETS", "DEFAULT_SIGMA2", "weight_parameters", "weight_noise", "input_noise", "noisy_accuracy",
            "noise_analysis"]
@@ -109,7 +110,7 @@ def noise_analysis(
     target: str = "weights",
     sigma2: Sequence[float] | float | None = None,
     repeats: int = 5,
-    T: int | None = None,
+    T: TimeStep | None = None,
     seed: int = 0,
 ) -> list[dict]:
     """Test accuracy at uniform ``T`` (default: the trained method's ``t_max``, SDT's ``T``)
@@ -133,7 +134,7 @@ def noise_analysis(
         for r in range(repeats):
             generator = torch.Generator().manual_seed(seed * 1_000_003 + r)
             result = noisy_accuracy(trained.model, loader, T, target, s, generator, trained.device,
-                                    trained.precision)
+                                    trained.analysis_precision)
             rows.append({"metric": "top1_acc", "value": result["accuracy"], "target": target, "sigma2": s,
                          "repeat": r, "T": T})
     return rows

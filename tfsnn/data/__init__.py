@@ -18,8 +18,9 @@ frames on disk), ``loading`` (:func:`load`, :func:`make_loader`), ``core``.
 
 Every :class:`Datasets` (and each of its train and test sets) carries a provenance dict for
 the result rows: dataset, data_source (``pack:<file>:sha256=<16 hex>`` or
-``download:<library>.<class>``), data_file, data_sha256, data_split, data_origin, data_subset,
-data_preprocessing, train_size and test_size.
+``download:<library>.<class>``), data_file (relative to the data directory: the pack's file in
+``pack_dir``, ``.`` for a download root; never a machine's absolute path), data_sha256,
+data_split, data_origin, data_subset, data_preprocessing, train_size and test_size.
 """
 
 from tfsnn.data.audio import Cochlea

@@ -41,6 +41,7 @@ import numpy as np
 
 from tfsnn.data.core import DataError, Recordings
 from tfsnn.data.events import as_events
+from tfsnn.data.packs import count_of, labels_of, spans_of
 
 __all__ = ["Cochlea", "read_fsdd", "audio_from_pack", "audio_to_pack", "spike_recordings", "FSDD_URL"]
 
@@ -172,13 +173,16 @@ def _slice_audio(audio: np.ndarray, span) -> np.ndarray:
     return audio[span[0] : span[1]]
 
 
-def audio_from_pack(archive, split: str, identity: str) -> Recordings:
-    """Recordings of an audio pack (fsdd.npz's format: one array, ``is_test`` marks the split)."""
-    offsets = archive["offsets"]
-    keep = np.flatnonzero(archive["is_test"] == (split == "test"))
-    spans = np.stack([offsets[:-1], offsets[1:]], axis=1)[keep]
-    reader = partial(_slice_audio, archive["audio"])
-    return Recordings("audio", archive["labels"][keep].astype(np.int64), spans, reader, identity,
+def audio_from_pack(archive, split: str, identity: str, num_classes: int) -> Recordings:
+    """Recordings of an audio pack (fsdd.npz's format: one array, ``is_test`` marks the split);
+    labels and lengths checked."""
+    labels = labels_of(archive["labels"], "labels", num_classes)
+    is_test = archive["is_test"]
+    count_of("is_test", len(is_test), "labels", len(labels))
+    audio = archive["audio"]
+    keep = np.flatnonzero(is_test == (split == "test"))
+    spans = spans_of(archive["offsets"], "offsets", len(audio), "audio", len(labels))[keep]
+    return Recordings("audio", labels[keep], spans, partial(_slice_audio, audio), identity,
                       {"sample_rate": int(archive["sample_rate"])})
 
 

@@ -4,10 +4,15 @@ An entry is a folder ``<cache>/<name>-<key>/`` with one ``.npy`` file per array 
 ``entry.json`` (the key, and each array's shape and dtype); ``<key>`` is a digest of the
 caller's ``key`` dict, which holds every parameter that changes the arrays (the source's
 identity, the recordings selected, the binning, the format version). An entry is built in a
-temporary folder beside it and renamed into place, so an interrupted build leaves no entry
-(the next run builds it again, and removes the leftover folder) and nobody reads a half-
+temporary folder ``.tmp-<name>-<key>-<host>-<pid>`` beside it and renamed into place, so an
+interrupted build leaves no entry (the next run builds it again) and nobody reads a half-
 written one; an entry found damaged is built again. Arrays come back memory-mapped
 read-only, shared by DataLoader workers.
+
+The cache may sit on a filesystem shared by several hosts (a cluster), where a process id
+means something on its own host only. A leftover temporary folder is therefore removed when it
+is of this host and its process is gone, or, whatever its host, when neither it nor any of its
+files has changed for ``STALE_HOURS`` hours.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,9 +29,10 @@ import numpy as np
 
 from tfsnn.data.core import digest
 
-__all__ = ["cached", "CACHE_FORMAT"]
+__all__ = ["cached", "CACHE_FORMAT", "STALE_HOURS"]
 
 CACHE_FORMAT = 1
+STALE_HOURS = 24  # a temporary folder untouched this long is a leftover, whatever host made it
 
 
 def _alive(pid: int) -> bool:
@@ -35,6 +43,19 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _stale(tmp: Path, prefix: str) -> bool:
+    """Whether the temporary folder ``tmp`` (``<prefix><host>-<pid>``) is left by a build that
+    is over: of this host and its process gone, or untouched for ``STALE_HOURS``."""
+    host, _, pid = tmp.name.removeprefix(prefix).rpartition("-")
+    if host == socket.gethostname() and pid.isdigit():
+        return not _alive(int(pid))
+    try:
+        changed = max(p.stat().st_mtime for p in [tmp, *tmp.iterdir()])
+    except OSError:  # removed meanwhile
+        return False
+    return time.time() - changed > STALE_HOURS * 3600
 
 
 def _read(entry: Path, key: dict) -> dict[str, np.ndarray] | None:
@@ -63,10 +84,11 @@ def cached(folder: Path, name: str, key: dict, build: Callable[[Path], None]) ->
             return arrays
         shutil.rmtree(entry, ignore_errors=True)  # damaged: build again
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f".tmp-{stem}-*"):  # left by an interrupted build
-        if not _alive(int(stale.name.rsplit("-", 1)[1])):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = folder / f".tmp-{stem}-{os.getpid()}"
+    prefix = f".tmp-{stem}-"
+    for leftover in folder.glob(f"{prefix}*"):
+        if _stale(leftover, prefix):
+            shutil.rmtree(leftover, ignore_errors=True)
+    tmp = folder / f"{prefix}{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:

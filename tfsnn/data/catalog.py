@@ -135,6 +135,16 @@ def _pack_path(name: str, info: DatasetInfo, pack_dir, pack_file) -> tuple[Path,
     return path, hint
 
 
+def relative_to(path: Path, data_dir: Path) -> str:
+    """What the result rows record as ``data_file``: ``path`` relative to the data directory
+    ``data_dir`` (``.`` for the directory itself; the file's name when it lies elsewhere), never
+    a path of the machine that ran; the pack's sha256 (``data_sha256``) says which data it was."""
+    try:
+        return str(path.resolve().relative_to(data_dir.resolve()))
+    except ValueError:
+        return path.name
+
+
 def read_splits(
     name: str,
     source: str = "download",
@@ -155,12 +165,15 @@ def read_splits(
         if pack.kind != PACK_KINDS[info.kind]:
             raise DataError(f"pack {path} holds {pack.kind}; {name} needs a pack of {PACK_KINDS[info.kind]}")
         try:
-            splits = {s: FROM_PACK[pack.kind](pack.archive, s, f"pack:{pack.sha256}:{s}") for s in SPLITS}
+            splits = {s: FROM_PACK[pack.kind](pack.archive, s, f"pack:{pack.sha256}:{s}", info.num_classes)
+                      for s in SPLITS}
+        except DataError as err:  # labels or lengths that do not fit
+            raise DataError(f"pack {path} for {name}: {err}") from None
         except Exception as err:  # a damaged member, or arrays missing
             raise DataError(f"pack {path} is damaged or incomplete: {err!r}") from None
         provenance = {
             "data_source": f"pack:{path.name}:sha256={pack.sha256[:16]}",
-            "data_file": str(path.resolve()),
+            "data_file": relative_to(path, pack_folder(pack_dir)),
             "data_sha256": pack.sha256,
             "data_split": pack.meta.get("split", "official"),
             "data_origin": pack.meta.get("made_from", "shared pack" if info.pack == path.name else "unknown"),
@@ -177,7 +190,7 @@ def read_splits(
             split = "official"
         provenance = {
             "data_source": ":".join(splits["train"].identity.split(":")[:2]),
-            "data_file": str(folder.resolve()),
+            "data_file": relative_to(folder, folder),
             "data_sha256": "",
             "data_split": split,
             "data_origin": "download",

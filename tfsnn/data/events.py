@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from tfsnn.data.cache import cached
 from tfsnn.data.core import DataError, Recordings
+from tfsnn.data.packs import labels_of, spans_of
 
 __all__ = [
     "EVENT_DTYPE",
@@ -185,14 +186,13 @@ def read_spike_file(spec: SpikeFile, root: Path, split: str, download: bool, exp
     return Recordings("events", labels, items, read_h5_spikes, identity, {"sensor_size": (700, 1, 1)})
 
 
-def events_from_pack(archive, split: str, identity: str) -> Recordings:
-    """Recordings of an events pack (nmnist_subset.npz's format)."""
-    offsets = archive[f"{split}_offsets"]
-    spans = np.stack([offsets[:-1], offsets[1:]], axis=1)
-    reader = partial(_slice_events, archive[f"{split}_events"])
+def events_from_pack(archive, split: str, identity: str, num_classes: int) -> Recordings:
+    """Recordings of an events pack (nmnist_subset.npz's format); labels and lengths checked."""
+    labels = labels_of(archive[f"{split}_labels"], f"{split}_labels", num_classes)
+    blob = archive[f"{split}_events"]
+    spans = spans_of(archive[f"{split}_offsets"], f"{split}_offsets", len(blob), f"{split}_events", len(labels))
     sensor = tuple(int(s) for s in archive["sensor_size"])
-    return Recordings("events", archive[f"{split}_labels"].astype(np.int64), spans, reader, identity,
-                      {"sensor_size": sensor})
+    return Recordings("events", labels, spans, partial(_slice_events, blob), identity, {"sensor_size": sensor})
 
 
 def events_to_pack(splits: dict[str, Recordings]) -> dict[str, np.ndarray]:
@@ -324,13 +324,15 @@ def frames_of(
 
 class FrameDataset(Dataset):
     """Frames ``[T, ...]`` (float32) and labels; ``time_major``: the loader stacks a batch to
-    ``[T, B, ...]``."""
+    ``[T, B, ...]``. ``identity``: that of the :class:`~tfsnn.data.core.Recordings` the frames
+    were made from (which items, in which order), so the raw recordings can be matched to them."""
 
     time_major = True
 
-    def __init__(self, frames, labels: np.ndarray, augment: FrameAugment | None, provenance: dict):
+    def __init__(self, frames, labels: np.ndarray, augment: FrameAugment | None, provenance: dict,
+                 identity: str = ""):
         self.frames, self.labels, self.augment = frames, labels, augment
-        self.provenance = provenance
+        self.provenance, self.identity = provenance, identity
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from tfsnn.data.core import DataError, Recordings
+from tfsnn.data.packs import count_of, labels_of, spans_of
 
 __all__ = [
     "read_torchvision",
@@ -97,17 +98,20 @@ def read_imagenet(root: Path, split: str, download: bool, expected: str) -> Reco
     return Recordings("jpeg", labels, paths, _file_bytes, f"download:torchvision.ImageNet:{folder.resolve()}:{split}")
 
 
-def images_from_pack(archive, split: str, identity: str) -> Recordings:
+def images_from_pack(archive, split: str, identity: str, num_classes: int) -> Recordings:
     """Images of a pack: raw ``x_{split}``/``y_{split}`` (mnist.npz) or JPEG files
-    ``{split}_jpeg``/``{split}_offsets``/``{split}_labels`` (cifar10_jpeg.npz)."""
+    ``{split}_jpeg``/``{split}_offsets``/``{split}_labels`` (cifar10_jpeg.npz); labels and
+    lengths checked."""
     if f"x_{split}" in archive.files:
         images = archive[f"x_{split}"]
+        labels = labels_of(archive[f"y_{split}"], f"y_{split}", num_classes)
+        count_of(f"x_{split}", len(images), f"y_{split}", len(labels))
         images = images[..., None] if images.ndim == 3 else images
-        return Recordings("images", archive[f"y_{split}"].astype(np.int64), images, _same, identity)
-    offsets = archive[f"{split}_offsets"]
-    spans = np.stack([offsets[:-1], offsets[1:]], axis=1)
+        return Recordings("images", labels, images, _same, identity)
+    labels = labels_of(archive[f"{split}_labels"], f"{split}_labels", num_classes)
     blob = archive[f"{split}_jpeg"]
-    return Recordings("jpeg", archive[f"{split}_labels"].astype(np.int64), spans, partial(_slice_bytes, blob), identity)
+    spans = spans_of(archive[f"{split}_offsets"], f"{split}_offsets", len(blob), f"{split}_jpeg", len(labels))
+    return Recordings("jpeg", labels, spans, partial(_slice_bytes, blob), identity)
 
 
 def images_to_pack(splits: dict[str, Recordings]) -> dict[str, np.ndarray]:

@@ -113,7 +113,8 @@ def load(
                 to_frames = SpikeFrames(rec.info["sensor_size"][0], steps, duration or info.duration)
             workers = default_workers() if num_workers is None else num_workers
             frames = frames_of(rec, to_frames, cache_folder(cache_dir) if cache else None, f"{name}-{split}", workers)
-            built[split] = FrameDataset(frames, rec.labels, info.augment if augment and train else None, own)
+            built[split] = FrameDataset(frames, rec.labels, info.augment if augment and train else None, own,
+                                        rec.identity)
             in_channels, preprocessing = to_frames.channels, preprocessing + repr(to_frames)
     provenance.update(data_preprocessing=preprocessing, train_size=len(splits["train"]), test_size=len(splits["test"]))
     for dataset in built.values():

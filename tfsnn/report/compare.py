@@ -13,6 +13,7 @@ single seed of either, the noise is unknown and the table says so.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib
 
@@ -25,23 +26,40 @@ from tfsnn.io import atomic_path  # noqa: E402
 __all__ = ["read_results", "comparison", "paper_values", "comparison_pdf"]
 
 DUPLICATE_KEYS = ["label", "seed", "config", "dataset", "scale"]
+RUN_KEYS = ["config_hash", "data_source"]  # what tells two runs apart, where the CSVs have it
+
+
+def _one_run_each(rows: pd.DataFrame) -> None:
+    """Refuse rows of two different runs (by ``RUN_KEYS``) under one label and seed."""
+    group = [k for k in ("label", "seed", "dataset", "scale") if k in rows]
+    for column in (k for k in RUN_KEYS if k in rows):
+        for _, runs in rows.dropna(subset=[column]).groupby(group, sort=False, dropna=False):
+            distinct = runs.drop_duplicates(column)
+            if len(distinct) > 1:
+                a, b = distinct.iloc[0], distinct.iloc[1]
+                raise ValueError(f"label {a['label']!r} seed {a['seed']} comes from two different runs ({column} "
+                                 f"{a[column]} in {a['_csv']}, {b[column]} in {b['_csv']}): give them different labels")
 
 
 def read_results(paths) -> pd.DataFrame:
     """Evaluation rows of every CSV; ``label`` defaults to the training method's name. Rows that
-    several files hold (same label, seed, configuration, dataset and scale) count once."""
+    several files hold (same label, seed, configuration, dataset and scale) count once; rows of
+    two different runs (``config_hash`` or ``data_source``) under one label and seed are an error."""
     frames = []
     for path in paths:
-        frame = pd.read_csv(path, dtype={"config": str})
+        if not Path(path).is_file():
+            raise ValueError(f"evaluation CSV {path} does not exist")
+        frame = pd.read_csv(path, dtype={"config": str, "config_hash": str})
         missing = {"method", "seed", "config", "accuracy"} - set(frame.columns)
         if missing:
             raise ValueError(f"{path} is not a tfsnn evaluation CSV: it lacks {sorted(missing)}")
         if "label" not in frame:
             frame["label"] = frame["method"]
-        frames.append(frame)
+        frames.append(frame.assign(_csv=str(path)))
     rows = pd.concat(frames, ignore_index=True)
+    _one_run_each(rows)
     keys = [k for k in DUPLICATE_KEYS if k in rows]
-    return rows.drop_duplicates(keys, keep="first").reset_index(drop=True)
+    return rows.drop_duplicates(keys, keep="first").drop(columns="_csv").reset_index(drop=True)
 
 
 def comparison(rows: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 """The paper's figures from tidy result CSVs (seaborn/matplotlib). Each function takes the
-curves of a figure as ``{label: frame}`` (e.g. ``{"SDT": ..., "MTT": ...}``) and an Axes."""
+curves of a figure as ``{label: frame}`` (e.g. ``{"SDT": ..., "MTT": ...}``) and an Axes. A
+label's frame holds the rows of every seed it was trained with (column ``seed``): a line is the
+mean over seeds, its band one standard deviation of the seeds (``SEEDS_BAND``)."""
 
 from __future__ import annotations
 
@@ -13,16 +15,21 @@ import seaborn as sns  # noqa: E402
 
 from tfsnn.io import atomic_path  # noqa: E402
 
-__all__ = ["FIGURES", "combined", "draw"]
+__all__ = ["FIGURES", "SEEDS_BAND", "combined", "final_epoch", "draw"]
+
+SEEDS_BAND = "sd"  # seaborn's errorbar: +/- one standard deviation over seeds (none with one seed)
 
 
-def combined(curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One tidy frame of every curve, the label in column ``curve``."""
-    return pd.concat([frame.assign(curve=label) for label, frame in curves.items()], ignore_index=True)
+def combined(curves: dict[str, pd.DataFrame], fields: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One tidy frame of every curve, the label in column ``curve`` and the columns ``fields``
+    gives that label (e.g. ``{"s=1 e=300": {"samples": 1, "epochs": 300}}``)."""
+    fields = fields or {}
+    return pd.concat([frame.assign(curve=label, **fields.get(label, {})) for label, frame in curves.items()],
+                     ignore_index=True)
 
 
 def noise(data: pd.DataFrame, ax, target: str = "weights", **_):
-    """Fig. 5 (weights) / Fig. 6 (inputs): mean accuracy over repeats, band from min to max."""
+    """Fig. 5 (weights) / Fig. 6 (inputs): mean accuracy over seeds and repeats, band from min to max."""
     data = data[data["metric"] == "top1_acc"]
     for label, rows in data.groupby("curve", sort=False):
         stats = rows.groupby("sigma2")["value"].agg(["mean", "min", "max"])
@@ -30,53 +37,74 @@ def noise(data: pd.DataFrame, ax, target: str = "weights", **_):
         ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.25)
     ax.legend(title="training")
     ax.set(xlabel=r"noise variance $\sigma^2$", ylabel="test accuracy (%)",
-           title=f"Gaussian noise on the {target}: mean, min and max over repeats")
+           title=f"Gaussian noise on the {target}: mean, min and max over seeds and repeats")
 
 
 def landscape(data: pd.DataFrame, ax, **_):
-    """Fig. 9: loss along a filter-normalized random direction."""
-    sns.lineplot(data=data[data["metric"] == "loss"], x="alpha", y="value", hue="curve", marker="o", ax=ax)
-    ax.set(xlabel=r"$\alpha$", ylabel="loss", title="1D loss landscape")
+    """Fig. 9: loss along a filter-normalized random direction, on the training set (Li et al.'s
+    plot; solid) and on the test set (dashed), where the data has both."""
+    rows = data[data["metric"] == "loss"]
+    style = {"style": "split", "style_order": [s for s in ("train", "test") if s in set(rows["split"])]} \
+        if "split" in rows else {}
+    sns.lineplot(data=rows, x="alpha", y="value", hue="curve", marker="o", errorbar=SEEDS_BAND, ax=ax, **style)
+    ax.set(xlabel=r"$\alpha$", ylabel="loss", title="1D loss landscape, training and test set (mean over seeds)")
 
 
 def estimation(data: pd.DataFrame, ax, dataset: str = "", **_):
     """Fig. 7A / Fig. 8: estimated against measured accuracy of sampled configurations."""
     rows = data[data["split"].isin(["fit", "validate"])]
-    pairs = rows.pivot_table(index=["split", "config"], columns="metric", values="value").reset_index()
+    pairs = rows.pivot_table(index=["seed", "split", "config"], columns="metric", values="value").reset_index()
     sns.scatterplot(data=pairs, x="predicted_acc", y="top1_acc", hue="split", ax=ax, s=18)
     low, high = np.nanmin(pairs[["predicted_acc", "top1_acc"]].to_numpy()), np.nanmax(pairs[["predicted_acc", "top1_acc"]].to_numpy())
     ax.plot([low, high], [low, high], color="grey", lw=0.8, ls="--")
-    r = data.loc[data["metric"] == "pearson_r", "value"]
-    ax.set(xlabel="estimated accuracy (%)", ylabel="test accuracy (%)",
-           title=f"accuracy estimation {dataset}" + (f" (validation r = {r.iloc[0]:.3f})" if len(r) else ""))
+    r = data.loc[data["metric"] == "pearson_r", "value"]  # one per seed
+    shown = "" if r.empty else f" (validation r = {r.mean():.3f}" + (f", mean of {len(r)} seeds)" if len(r) > 1 else ")")
+    ax.set(xlabel="estimated accuracy (%)", ylabel="test accuracy (%)", title=f"accuracy estimation {dataset}{shown}")
 
 
 def granularity(data: pd.DataFrame, ax, **_):
     """Fig. 7B: accuracy at T = 2..6 of models of granularity g (and an SDT model at T=6)."""
-    sns.lineplot(data=data, x="T", y="accuracy", hue="curve", marker="o", ax=ax)
+    sns.lineplot(data=data, x="T", y="accuracy", hue="curve", marker="o", errorbar=SEEDS_BAND, ax=ax)
     ax.set(xlabel="T", ylabel="test accuracy (%)", title="granularity (g=1: MTT, g=8: NMT)")
 
 
 def bn_curves(data: pd.DataFrame, ax, **_):
-    """Fig. 7C: test accuracy along training with and without BN calibration."""
+    """Fig. 7C: test accuracy along training with BN calibration, and with the running statistics
+    that training alone gathered, which never saw a calibration (:mod:`tfsnn.training.trainer`)."""
     rows = data[data["metric"].isin(["test_acc", "test_acc_uncalibrated"])]
     rows = rows.assign(statistics=rows["metric"].map({"test_acc": "calibrated", "test_acc_uncalibrated": "training's"}))
-    sns.lineplot(data=rows, x="epoch", y="value", hue="statistics", marker="o", ax=ax)
+    sns.lineplot(data=rows, x="epoch", y="value", hue="statistics", marker="o", errorbar=SEEDS_BAND, ax=ax)
     ax.set(xlabel="epoch", ylabel="test accuracy (%) at T_max", title="BN calibration along training")
 
 
+def final_epoch(data: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each curve's last epoch."""
+    last = data.groupby("curve")["epoch"].transform("max")
+    return data[data["epoch"] == last]
+
+
 def sampling_number(data: pd.DataFrame, ax, **_):
-    """Table 11 (garbled in the paper): test accuracy at T_max along epochs for s = 1..4."""
-    sns.lineplot(data=data[data["metric"] == "test_acc"], x="epoch", y="value", hue="curve", marker="o", ax=ax)
-    ax.set(xlabel="epoch", ylabel="test accuracy (%) at T_max", title="sampling number s against epochs")
+    """Table 11 (garbled in the paper): the final test accuracy at T_max of runs of sampling
+    number s trained for e epochs, each its own run with its own cosine schedule, against the
+    budget e x s (the columns ``samples``, ``epochs``, ``budget`` of each curve)."""
+    rows = final_epoch(data[data["metric"] == "test_acc"])
+    rows = rows.assign(s=rows["samples"].astype(int).map("s={}".format))
+    sns.lineplot(data=rows, x="budget", y="value", hue="s", marker="o", errorbar=SEEDS_BAND, ax=ax)
+    for (budget, epochs), cell in rows.groupby(["budget", "epochs"]):
+        ax.annotate(f"e={int(epochs)}", (budget, cell["value"].mean()), fontsize=6, textcoords="offset points",
+                    xytext=(3, 3))
+    ax.set(xlabel="budget e x s (epochs x sampling number)", ylabel="final test accuracy (%) at T_max",
+           title="sampling number s at a fixed budget e x s")
 
 
 FIGURES = {f.__name__: f for f in (noise, landscape, estimation, granularity, bn_curves, sampling_number)}
 
 
-def draw(kind: str, curves: dict[str, pd.DataFrame], pdf, png, note: str = "", **settings) -> pd.DataFrame:
-    """Draw figure ``kind`` into ``pdf`` and ``png``; returns its data (:func:`combined`)."""
-    data = combined(curves)
+def draw(kind: str, curves: dict[str, pd.DataFrame], pdf, png, note: str = "", fields: dict | None = None,
+         **settings) -> pd.DataFrame:
+    """Draw figure ``kind`` into ``pdf`` and ``png``; returns its data (:func:`combined`, with the
+    columns ``fields`` gives each curve)."""
+    data = combined(curves, fields)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     FIGURES[kind](data, ax, **settings)
     if note:

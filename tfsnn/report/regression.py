@@ -29,7 +29,8 @@ from tfsnn.io import atomic_path
 __all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "ENVIRONMENT_FILE", "diff_frames", "diff_results",
            "environment", "reference_environment", "update_references"]
 
-VALUE_COLUMNS = ("value", "accuracy", "loss", "effect", "std", "se", "mean", "difference", "ours", "ours - paper")
+VALUE_COLUMNS = ("value", "accuracy", "loss", "effect", "std", "se", "mean", "difference", "ours", "ours - paper",
+                 "ci_low", "ci_high", "seed_sd", "test_se")  # the last four: the scorecard's interval
 PROVENANCE_COLUMNS = ("schema_version", "git_commit", "git_dirty", "tfsnn_version", "torch_version",
                       "python_version", "data_file")
 ENVIRONMENT_FILE = "environment.json"

@@ -19,16 +19,24 @@ def _cell(value) -> str:
 
 
 def notes(ours: pd.DataFrame) -> list[str]:
-    """What a reader must know about our rows: scale, data used per dataset, seeds, code."""
+    """What a reader must know about our rows: scale, data used per dataset, seeds, code, and
+    the rows' own notes (column ``note``, e.g. a value left NaN and why)."""
     first = ours.iloc[0]
     used = ours.drop_duplicates("dataset")
     stand_in = used["data_stand_in"].fillna("").astype(str)
+    noted = ours.assign(note=ours["note"].fillna("").astype(str)) if "note" in ours else ours.assign(note="")
+    everywhere = len(noted)
+    own = []
+    for note, rows in noted[noted["note"] != ""].groupby("note", sort=False):
+        cells = list(dict.fromkeys(f"{r.method} {r.timestep}".strip() for r in rows.itertuples()))
+        own.append(note if len(rows) == everywhere else f"{', '.join(cells)}: {note}")
     return [
         f"scale: {first['scale']}",
         *(f"{r.dataset}" + (f", replaced by {s} at this scale" if s else "") + f": {r.data_source}"
           for r, s in zip(used.itertuples(), stand_in)),
         f"ours: mean over {ours['seed'].nunique()} seed(s); code {str(first['git_commit'])[:12]}"
         + (" (dirty)" if str(first["git_dirty"]) == "True" else ""),
+        *own,
     ]
 
 

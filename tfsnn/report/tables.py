@@ -19,20 +19,28 @@ KEYS = ["dataset", "method", "timestep", "metric"]
 
 def part(csv: str, method: str, dataset: str, stand_in: str = "", *, select: dict | None = None,
          timestep: str | None = "T", timestep_map: dict | None = None, metric: str | None = "top1_acc",
-         value: str = "accuracy", interpolate: dict | None = None) -> dict:
+         metric_map: dict | None = None, value: str = "accuracy", interpolate: dict | None = None,
+         note: str = "") -> dict:
     """One part of a table.
 
     ``select``: column -> allowed values; ``timestep``: the column that gives the timestep (None:
     no timestep); ``timestep_map``: renames its values (e.g. ``{"event": "speck2e"}``);
-    ``metric``: the metric name, or None to keep the CSV's ``metric`` column; ``value``: the value
-    column. ``interpolate``: ``{"along": metric, "key": column, "at": [..]}`` gives, instead
-    of the rows, their value interpolated linearly at each ``at`` of ``metric``, the rows of both
-    paired by ``key`` (Table 5: the accuracy at an average number of time steps, along the
-    thresholds of early exit).
+    ``metric``: the metric name, or None to keep the CSV's ``metric`` column; ``metric_map``
+    (with ``metric=None``): renames some of the CSV's metrics to the reference's names (a metric
+    joins the paper's row of the same name; e.g. Table 13's ``weight_grad_norm_sum_loss`` is the
+    paper's ``weight_grad_norm``), the CSV's own name kept in ``measured_metric``; ``value``: the
+    value column. ``interpolate``: ``{"along": metric, "key": column, "at": [..]}`` gives,
+    instead of the rows, their value interpolated linearly at each ``at`` of ``metric``, the rows
+    of both paired by ``key`` (Table 5: the accuracy at an average number of time steps, along
+    the thresholds of early exit). An ``at`` outside the measured range gives NaN and a ``note``,
+    never the curve's end value. ``note``: what a reader must know about these rows (column
+    ``note``, printed under the table), e.g. which of two readings of the paper they are.
     """
+    if metric_map and metric:
+        raise ValueError("part: metric_map renames the CSV's metrics; it needs metric=None")
     return {"csv": csv, "method": method, "dataset": dataset, "stand_in": stand_in, "select": select or {},
-            "timestep": timestep, "timestep_map": timestep_map or {}, "metric": metric, "value": value,
-            "interpolate": interpolate}
+            "timestep": timestep, "timestep_map": timestep_map or {}, "metric": metric,
+            "metric_map": metric_map or {}, "value": value, "interpolate": interpolate, "note": note}
 
 
 def _timestep(values: pd.Series) -> pd.Series:
@@ -44,13 +52,37 @@ def _timestep(values: pd.Series) -> pd.Series:
 
 
 def _interpolated(rows: pd.DataFrame, along: pd.DataFrame, spec: dict, value: str) -> pd.DataFrame:
-    curve = rows.merge(along[[spec["key"], "value"]].rename(columns={"value": "_x"}), on=spec["key"])
-    curve = curve.sort_values("_x")
-    x, y = curve["_x"].to_numpy(float), curve[value].to_numpy(float)
-    out = curve.iloc[[0] * len(spec["at"])].drop(columns=["_x", spec["key"]])
-    out[value] = [float(np.interp(at, x, y)) for at in spec["at"]]
+    """The value of ``rows`` at each ``at`` of the ``along`` metric, linearly between the two
+    measured points around it (points of equal ``along`` averaged); NaN with a ``note`` outside
+    the measured range, which a clamped ``np.interp`` would fill with the end point's value."""
+    key = spec["key"]
+    curve = rows.merge(along[[key, "value"]].rename(columns={"value": "_x"}), on=key)
+    if curve.empty:
+        raise ValueError(f"{spec['csv']}: no {spec['along']} rows pair with the selected rows by {key!r}")
+    points = curve.groupby("_x", sort=True).agg(_y=(value, "mean"), _low=(key, "min"), _high=(key, "max"))
+    x, y = points.index.to_numpy(float), points["_y"].to_numpy(float)
+    out = curve.sort_values("_x").iloc[[0] * len(spec["at"])].drop(columns=["_x", key])
+    values, between, notes = [], [], []
+    for at in spec["at"]:
+        if not x[0] <= at <= x[-1]:
+            values.append(np.nan)
+            between.append("")
+            notes.append(f"{spec['along']} {at:g} lies outside the measured curve [{x[0]:.4g}, {x[-1]:.4g}] "
+                         f"({key} {points['_low'].iloc[0]} to {points['_high'].iloc[-1]}): not extrapolated")
+            continue
+        high = min(int(np.searchsorted(x, at, side="left")), len(x) - 1)
+        low = high if x[high] == at else high - 1
+        values.append(float(np.interp(at, x, y)))
+        # the nearest measured points: the largest key of the one below, the smallest of the one above
+        ends = [(points["_high"].iloc[low], x[low])] if low == high else \
+            [(points["_high"].iloc[low], x[low]), (points["_low"].iloc[high], x[high])]
+        between.append(" and ".join(f"{key} {k} ({spec['along']} {v:.4g})" for k, v in ends))
+        notes.append("")
+    out[value] = values
     out["timestep"] = [f"{at:.2f}" for at in spec["at"]]
     out["interpolated_along"] = spec["along"]
+    out["interpolated_between"] = between
+    out["note"] = notes
     return out
 
 
@@ -66,6 +98,8 @@ def _rows(table: str, spec: dict) -> pd.DataFrame:
         raise ValueError(f"{spec['csv']}: no rows match {spec['select']} (table {table}, {spec['method']})")
     if spec["metric"]:  # the table's metric name; the CSV's own (if any) is kept beside it
         rows = rows.rename(columns={"metric": "measured_metric"}).assign(metric=spec["metric"])
+    elif spec.get("metric_map"):  # some of the CSV's metrics under the reference's names
+        rows = rows.assign(measured_metric=rows["metric"], metric=rows["metric"].replace(spec["metric_map"]))
     if spec["interpolate"]:
         along = everything[everything["metric"] == spec["interpolate"]["along"]]
         rows = _interpolated(rows, along, spec["interpolate"], spec["value"])
@@ -75,6 +109,9 @@ def _rows(table: str, spec: dict) -> pd.DataFrame:
         rows["timestep"] = ""
     out = rows.drop(columns=["value"] if spec["value"] != "value" and "value" in rows else [])
     out = out.rename(columns={spec["value"]: "value"})
+    if spec.get("note"):
+        own = out["note"].fillna("").astype(str) if "note" in out else ""
+        out["note"] = (own + "; " + spec["note"]).str.lstrip("; ") if "note" in out else spec["note"]
     head = {"table": table, "dataset": spec["dataset"], "data_stand_in": spec["stand_in"], "method": spec["method"]}
     for position, (column, content) in enumerate(head.items()):
         out.insert(position, column, content)

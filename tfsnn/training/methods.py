@@ -32,12 +32,12 @@ Baseline of Table 2 and worked example of a new method:
 from __future__ import annotations
 
 import importlib
-import inspect
 from importlib.metadata import entry_points
 
 import torch
 import torch.nn.functional as F
 
+from tfsnn.options import TimeStep, check_options
 from tfsnn.temporal import (
     ConfigSampler,
     FixedSampler,
@@ -48,7 +48,7 @@ from tfsnn.temporal import (
 )
 
 __all__ = ["Method", "register", "build_method", "method_class", "METHODS", "SDT", "NMT", "MTT", "TET", "MTTTET",
-           "TETLoss"]
+           "TETLoss", "is_module_path"]
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -96,19 +96,19 @@ class Method:
 class SDT(Method):
     calibrate_bn = False  # trained at one T: its running statistics already fit
 
-    def __init__(self, T: int = 6):
+    def __init__(self, T: TimeStep = 6):
         super().__init__(FixedSampler(T), 1, T)
 
 
 @register("nmt")
 class NMT(Method):
-    def __init__(self, t_min: int = 1, t_max: int = 6, samples: int = 3):
+    def __init__(self, t_min: TimeStep = 1, t_max: TimeStep = 6, samples: int = 3):
         super().__init__(SharedSampler(t_min, t_max), samples, t_max)
 
 
 @register("mtt")
 class MTT(Method):
-    def __init__(self, t_min: int = 1, t_max: int = 6, samples: int = 3, monotone: bool = False):
+    def __init__(self, t_min: TimeStep = 1, t_max: TimeStep = 6, samples: int = 3, monotone: bool = False):
         sampler = MonotoneSampler(t_max, t_min, t_max) if monotone else StageSampler(t_min, t_max)
         super().__init__(sampler, samples, t_max)
 
@@ -136,17 +136,22 @@ def _check_lamb(lamb: float) -> float:
 
 @register("tet")
 class TET(TETLoss, SDT):
-    def __init__(self, T: int = 6, lamb: float = 1e-3, phi: float = 1.0):
+    def __init__(self, T: TimeStep = 6, lamb: float = 1e-3, phi: float = 1.0):
         super().__init__(T)
         self.lamb, self.phi = _check_lamb(lamb), phi
 
 
 @register("mtt-tet")
 class MTTTET(TETLoss, MTT):
-    def __init__(self, t_min: int = 1, t_max: int = 6, samples: int = 3, monotone: bool = False,
+    def __init__(self, t_min: TimeStep = 1, t_max: TimeStep = 6, samples: int = 3, monotone: bool = False,
                  lamb: float = 1e-3, phi: float = 1.0):
         super().__init__(t_min, t_max, samples, monotone)
         self.lamb, self.phi = _check_lamb(lamb), phi
+
+
+def is_module_path(name: str) -> bool:
+    """Whether ``name`` is a ``module.path:ClassName`` (importing it runs that module's code)."""
+    return name not in METHODS and ":" in name
 
 
 def method_class(name: str) -> type[Method]:
@@ -174,14 +179,11 @@ def method_class(name: str) -> type[Method]:
 
 
 def build_method(name: str, **options) -> Method:
-    """The method ``name`` (see :func:`method_class`) built with ``options``; errors name the
+    """The method ``name`` (see :func:`method_class`) built with ``options``, checked first
+    against its constructor's signature (:func:`tfsnn.options.check_options`); errors name the
     bad field."""
     cls = method_class(name)
-    accepted = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        valid = [p for p in accepted if p != "self"]
-        raise ValueError(f"method.{unknown[0]}: not an option of {name!r}; its options are {valid}")
+    options = check_options(cls.__init__, options, "method.{}", name, skip=1)
     try:
         return cls(**options)
     except ValueError as err:

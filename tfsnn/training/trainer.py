@@ -3,9 +3,25 @@
 Every epoch ends with (1) BN calibration at the method's ``t_max`` on ``calibrate_batches``
 training batches (as the authors' code does; skipped for a method whose ``calibrate_bn`` is
 False, i.e. SDT), (2) test accuracy at each ``eval_T``, (3) the metrics CSV and the checkpoint,
-both written atomically. The data order, augmentation and sampled configurations of epoch
-``e`` depend only on ``(seed, e)`` (and the rank), so a run resumed from its checkpoint after
-epoch ``k`` ends with the same weights as one never interrupted.
+both written atomically.
+
+``eval_uncalibrated`` (Fig. 7C: test accuracy along training with and without BN calibration)
+also tests, before the calibration, with the running statistics that training alone gathered:
+a copy of the BN buffers that only the training passes update, never a calibration. It is put
+back into the model at the start of every epoch (so training's running statistics continue
+from their own last values) and taken out again after the epoch's training passes; the
+calibration then replaces the model's buffers, as in any run. In train mode BN normalizes with
+each batch's own statistics, so the weights are those of a run without the option; the
+uncalibrated curve is that of a run that never calibrated. The checkpoint's model holds the
+calibrated statistics (what every evaluation uses), its ``training_bn`` the training's.
+
+``save_epochs``: the model's state after those epochs (0: before the first) is kept in the
+checkpoint (``snapshots``, by epoch) for analyses along training (section 4.2's gradient
+cosine, :mod:`tfsnn.analysis.gradients`).
+
+The data order, augmentation and sampled configurations of epoch ``e`` depend only on
+``(seed, e)`` (and the rank), so a run resumed from its checkpoint after epoch ``k`` ends with
+the same weights as one never interrupted (and the same kept states and training statistics).
 
 Under ``torchrun`` the trainer runs data-parallel (DDP, :mod:`tfsnn.training.distributed`):
 ``batch_size`` stays the global batch, every rank trains on its slice of it with the same
@@ -24,7 +40,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from tfsnn.bn import calibrate
+from tfsnn.bn import batchnorms, calibrate
 from tfsnn.data import make_loader
 from tfsnn.evaluate import evaluate
 from tfsnn.io import CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
@@ -104,6 +120,7 @@ class Trainer:
         channels_last: bool = False,
         calibrate_batches: int = 10,
         eval_uncalibrated: bool = False,
+        save_epochs: Sequence[int] = (),
         eval_T: Sequence[int] = (1, 2, 3, 4, 5, 6),
         seed: int = 0,
         sync_bn: bool = False,
@@ -132,6 +149,10 @@ class Trainer:
         self.scaler = grad_scaler(self.device, self.precision)
         self.calibrate_batches = calibrate_batches
         self.eval_uncalibrated = eval_uncalibrated
+        self.save_epochs = sorted(set(save_epochs))
+        # Fig. 7C: the BN buffers as training alone leaves them (None until the first epoch's training)
+        self.training_bn: dict[str, torch.Tensor] | None = None
+        self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
         self.eval_T = list(eval_T)
         self.seed, self.num_workers = seed, num_workers
         self.progress = progress and self.rank == 0
@@ -172,6 +193,9 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.history = state["epoch"], list(state["history"])
+        self.training_bn = state.get("training_bn")
+        self.snapshots = {int(e): {k: v.cpu() for k, v in weights.items()}
+                          for e, weights in state.get("snapshots", {}).items()}
         return True
 
     def _save(self) -> None:
@@ -185,6 +209,8 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "history": self.history,
+                **({"training_bn": self.training_bn} if self.training_bn is not None else {}),
+                **({"snapshots": {str(e): w for e, w in self.snapshots.items()}} if self.snapshots else {}),
             },
             self.checkpoint_path,
         )
@@ -193,7 +219,28 @@ class Trainer:
         fields = {k: v for k, v in self.run_info.items() if k != "config"}
         return with_provenance(self.history, **fields)
 
+    def _bn_buffers(self) -> dict[str, torch.Tensor]:
+        """A copy of every BN running-statistics buffer of the model, by name."""
+        tracked = {id(bn) for bn in batchnorms(self.model)}
+        return {f"{name}.{key}": buf.detach().clone() for name, bn in self.model.named_modules() if id(bn) in tracked
+                for key, buf in bn.named_buffers(recurse=False)}
+
+    def _load_bn_buffers(self, buffers: dict[str, torch.Tensor]) -> None:
+        own = dict(self.model.named_buffers())
+        with torch.no_grad():
+            for name, value in buffers.items():
+                own[name].copy_(value)
+
+    def _snapshot(self) -> None:
+        """Keep the model's state after epoch ``self.epoch`` if ``save_epochs`` names it."""
+        if self.epoch in self.save_epochs:
+            self.snapshots[self.epoch] = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
     def train_epoch(self, epoch: int) -> list[dict]:
+        calibrating = self.calibrate_batches and self.method.calibrate_bn
+        separate = calibrating and self.eval_uncalibrated  # Fig. 7C: training's own running statistics
+        if separate and self.training_bn is not None:
+            self._load_bn_buffers(self.training_bn)
         torch.manual_seed(epoch_seed(self.seed, epoch, 0, self.rank))  # augmentation draws
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, 1))  # configurations: all ranks
         loader = self._train_loader(epoch)
@@ -221,9 +268,9 @@ class Trainer:
             {"epoch": epoch, "metric": "train_acc", "T": None, "value": 100.0 * correct / seen},
             {"epoch": epoch, "metric": "lr", "T": None, "value": lr},
         ]
-        calibrating = self.calibrate_batches and self.method.calibrate_bn
-        if calibrating and self.eval_uncalibrated:  # Fig. 7C: the running statistics of training
+        if separate:  # Fig. 7C: tested with the running statistics of training, which no calibration touched
             rows += self._test_rows(epoch, "_uncalibrated")
+            self.training_bn = self._bn_buffers()  # after the test: rank 0's, on every rank
         if calibrating:  # every rank on the same batches (SyncBatchNorm needs them all); rank 0's are tested
             calibrate(self.model, self._loader(self.train_set, True, epoch, 3), self.method.t_max,
                       self.calibrate_batches, self.device, self.precision)
@@ -248,13 +295,17 @@ class Trainer:
     def fit(self) -> pd.DataFrame:
         """Train the remaining epochs; returns the metrics table (also in ``out_dir/metrics.csv``)."""
         main = self.rank == 0  # writes files and prints; every rank keeps the same history
-        if self.resume() and main:
+        resumed = self.resume()
+        if resumed and main:
             write_csv(self.metrics(), self.out_dir / METRICS)  # in case a kill hit between the two writes
+        if not resumed:
+            self._snapshot()  # the initial weights, if save_epochs names epoch 0
         while self.epoch < self.epochs:
             start = time.perf_counter()
             rows = self.train_epoch(self.epoch + 1)
             self.epoch += 1
             self.history.extend(rows)
+            self._snapshot()
             if main:
                 self._save()
                 write_csv(self.metrics(), self.out_dir / METRICS)

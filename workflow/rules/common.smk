@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from tfsnn.report import tables
+from tfsnn.report import labels, tables
 from tfsnn.report.claims import CLAIMS
 
 
@@ -54,25 +54,39 @@ def family_T(family):
     return SCALE["experiments"][family]["T"]
 
 
-def run(dataset, family, method, seed=0, model=None, **options):
+def _name_part(key, value):
+    """``key`` and ``value`` in a run's name (a list as its items joined by ``_``)."""
+    return f"{key}{'_'.join(map(str, value)) if isinstance(value, list | tuple) else value}"
+
+
+def run(dataset, family, method, seed=0, model=None, train=None, **options):
     """Register the training run of ``method`` (with its ``options``) on ``dataset`` with the
-    settings of experiment ``family`` at this scale (``model``: fields that replace the
-    family's, e.g. ``{"granularity": 2}``); returns its name."""
+    settings of experiment ``family`` at this scale (``model``, ``train``: fields that replace
+    the family's, e.g. ``model={"granularity": 2}``, ``train={"epochs": 100}``; a ``train``
+    field equal to the family's changes nothing, so that run is the family's own); returns its
+    name."""
     used = dataset_used(dataset)
     model = model or {}
-    settings = [*(f"{k}{v}" for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items()))]
+    experiment_train = SCALE["experiments"][family]["train"]
+    train = {k: v for k, v in (train or {}).items() if experiment_train.get(k) != v}
+    parts = [*(f"{k}{v}" for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items())),
+             *(_name_part(k, v) for k, v in sorted(train.items()))]
     # a file name: a method named by module path (my_methods:Mine) becomes my_methods.Mine
-    name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, *settings, f"seed{seed}"]))
+    name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, *parts, f"seed{seed}"]))
     experiment = {k: v for k, v in SCALE["experiments"][family].items() if k != "T"}
-    RUNS[name] = {
+    settings = {
         "seed": seed,
         "scale": SCALE_NAME,
         "data": {"name": used, **SCALE["data"], **experiment.get("data", {})},
         "model": {**experiment["model"], **model},
         "method": {"name": method, **options},
-        "train": experiment["train"],
+        "train": {**experiment["train"], **train},
         "eval": {"T": [trained_T(options)]},
     }
+    if RUNS.get(name, settings) != settings:  # e.g. my_methods:Mine and my_methods.Mine
+        raise ValueError(f"two different runs would both be named {name}: methods {RUNS[name]['method']} and "
+                         f"{settings['method']}; give one of the methods another name")
+    RUNS[name] = settings
     return name
 
 
@@ -158,6 +172,12 @@ def evaluation_part(method, dataset, family, training, Ts, rows_T=None, seed=0, 
 def seeds():
     """The seeds every headline comparison is trained with at this scale."""
     return SCALE["seeds"]
+
+
+def analysis_seeds():
+    """The seeds of the other experiments behind a claim (Tables 5-7 and 13, sections 4.2 and
+    5.3, Figs. 5, 6, 7A-C, 9): the scale's ``analysis_seeds`` if it names them, else seeds()."""
+    return SCALE.get("analysis_seeds", SCALE["seeds"])
 
 
 # tables of the paper: name -> {"title", "parts"} (rules table_csv, table_pdf in report.smk)

@@ -39,7 +39,7 @@ rule compare_rows:
         "../scripts/compare_rows.py"
 
 
-rule compare:
+rule compare_methods:
     input:
         rows="results/{scale}/compare-rows.csv",
         reference=REFERENCE,

@@ -7,12 +7,12 @@ table(
     [
         part
         for seed in seeds()
-        for architecture in ["b-resnet50", "b-resnet72"]
+        for architecture in labels.DEEP_ARCHITECTURES
         for part in [
-            evaluation_part(f"SDT ({architecture})", "cifar10", "cifar-bresnet", "sdt", [4], seed=seed,
-                            model={"name": architecture}, T=4),
-            evaluation_part(f"MTT ({architecture})", "cifar10", "cifar-bresnet", "mtt", [4], seed=seed,
-                            model={"name": architecture}, t_min=1, t_max=4, samples=3),
+            evaluation_part(labels.on_architecture(labels.SDT, architecture), "cifar10", "cifar-bresnet",
+                            "sdt", [4], seed=seed, model={"name": architecture}, T=4),
+            evaluation_part(labels.on_architecture(labels.MTT, architecture), "cifar10", "cifar-bresnet",
+                            "mtt", [4], seed=seed, model={"name": architecture}, t_min=1, t_max=4, samples=3),
         ]
     ],
 )
@@ -21,7 +21,8 @@ table(
     "table9",
     "Table 9: VGG14 trained by MTT (T_max=5, s=3) on CIFAR-100",
     [
-        evaluation_part("MTT", "cifar100", "cifar-vgg14", "mtt", [2, 3, 4, 5], seed=seed, t_min=1, t_max=5, samples=3)
+        evaluation_part(labels.MTT, "cifar100", "cifar-vgg14", "mtt", [2, 3, 4, 5], seed=seed, t_min=1, t_max=5,
+                        samples=3)
         for seed in seeds()
     ],
 )

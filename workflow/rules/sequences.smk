@@ -9,8 +9,8 @@ def sequence_parts(dataset, family):
         part
         for seed in seeds()
         for part in [
-            evaluation_part("SDT", dataset, family, "sdt", [T], seed=seed, timestep=None, T=T),
-            evaluation_part("MTT", dataset, family, "mtt", [T], seed=seed, timestep=None, t_min=1, t_max=T,
+            evaluation_part(labels.SDT, dataset, family, "sdt", [T], seed=seed, timestep=None, T=T),
+            evaluation_part(labels.MTT, dataset, family, "mtt", [T], seed=seed, timestep=None, t_min=1, t_max=T,
                             samples=3, monotone=True),
         ]
     ]

@@ -16,9 +16,9 @@ table(
         part
         for seed in seeds()
         for part in [
-            table1_part("SDT", "sdt", seed=seed, T=6),
-            *(table1_part("SDT*", "sdt", [t], seed, T=t) for t in TABLE1_T),
-            table1_part("NMT", "nmt", seed=seed, t_min=1, t_max=6, samples=3),
+            table1_part(labels.SDT, "sdt", seed=seed, T=6),
+            *(table1_part(labels.SDT_STAR, "sdt", [t], seed, T=t) for t in TABLE1_T),
+            table1_part(labels.NMT, "nmt", seed=seed, t_min=1, t_max=6, samples=3),
         ]
     ],
 )

@@ -15,7 +15,7 @@ FLEXIBILITY = [
 
 
 def mtt_part(dataset, family, Ts, rows_T=None, seed=0):
-    return evaluation_part("MTT", dataset, family, "mtt", Ts, rows_T, seed, t_min=1, t_max=max(Ts), samples=3)
+    return evaluation_part(labels.MTT, dataset, family, "mtt", Ts, rows_T, seed, t_min=1, t_max=max(Ts), samples=3)
 
 
 table(
