@@ -32,6 +32,7 @@ include: "workflow/rules/targets.smk"
 
 
 check_runs()
+check_claims()
 
 
 rule all:

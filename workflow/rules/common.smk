@@ -211,3 +211,36 @@ def env_prefix():
 def report_targets():
     """Every table and figure of the paper at this scale."""
     return [f"figures/{SCALE_NAME}/{name}.pdf" for name in [*TABLES, *FIGURES]]
+
+
+# what the claims scorecard reads (scorecard.smk; check_claims() runs once every rules file registered)
+def source_labels(source):
+    """The labels a table's parts or a figure's curves are registered with (tfsnn.report.labels)."""
+    if source in TABLES:
+        return {part["method"] for part in TABLES[source]["parts"]}
+    return set(FIGURES[source]["inputs"])
+
+
+def source_csvs(source):
+    if source in TABLES:
+        return [part["csv"] for part in TABLES[source]["parts"]]
+    return [path for paths in FIGURES[source]["inputs"].values()
+            for path in ([paths] if isinstance(paths, str) else paths)]
+
+
+def runs_behind(source):
+    """The training runs whose evaluations, analyses or metrics a table or figure reads
+    (results/{scale}/{evals,analyses,runs}/{run}/...)."""
+    return sorted({Path(csv).parts[3] for csv in source_csvs(source)})
+
+
+def check_claims():
+    """Every label a claim reads is one its source is made with: a label renamed in one place
+    fails here, when the workflow is parsed, instead of emptying the claim's row."""
+    for claim in CLAIMS:
+        for source, label in claim.reads:
+            if source not in TABLES and source not in FIGURES:
+                raise ValueError(f"claim {claim.id} reads {source}, which no rules file registers")
+            if label not in source_labels(source):
+                raise ValueError(f"claim {claim.id} reads label {label!r} of {source}, which is made with "
+                                 f"{sorted(source_labels(source))} (tfsnn/report/labels.py)")

@@ -30,8 +30,12 @@ rule configured_scale:
         scale=SCALE_NAME,  # a changed scale remakes the copy (Snakemake's params trigger)
     wildcard_constraints:
         name="|".join(re.escape(name) for name in UNSCALED),
+    conda:
+        "../envs/tfsnn.yaml"
+    log:
+        f"results/{SCALE_NAME}/logs/configured_scale/{{name}}.log",
     shell:
-        "cp {input} {output}"
+        "cp {input} {output} 2> {log}"
 
 
 rule scorecard:
