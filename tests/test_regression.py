@@ -53,14 +53,18 @@ def test_update_records_the_stack_and_the_exit_status_follows_it(tmp_path, capsy
     assert json.loads((ref / ENVIRONMENT_FILE).read_text()) == environment()
     _write(tmp_path / "same", "t.csv", _frame([90.0, 91.0]))
     _write(tmp_path / "moved", "t.csv", _frame([90.0, 92.0]))
-    _write(tmp_path / "new_row", "t.csv", _frame([90.0, 91.0]).assign(config=["2-2", "8-8"]))
+    _write(tmp_path / "key_moved", "t.csv", _frame([90.0, 91.0]).assign(config=["2-2", "8-8"]))
+    _write(tmp_path / "new_row", "t.csv", pd.concat([_frame([90.0, 91.0]), _frame([92.0]).assign(config="8-8")]))
     assert main(["diff-results", str(tmp_path / "same"), str(ref)]) == 0
     assert main(["diff-results", str(tmp_path / "moved"), str(ref)]) == 1  # same stack: values must match
+    assert main(["diff-results", str(tmp_path / "key_moved"), str(ref)]) == 1  # ... and row keys
 
     (ref / ENVIRONMENT_FILE).write_text(json.dumps({**environment(), "cpu_capability": "another ISA"}))
     capsys.readouterr()
     assert main(["diff-results", str(tmp_path / "moved"), str(ref)]) == 0  # another stack: values may move
     assert "not counted as a change" in capsys.readouterr().out
+    # a row key holding a result (a searched configuration, a verdict) may move with the values
+    assert main(["diff-results", str(tmp_path / "key_moved"), str(ref)]) == 0
     assert main(["diff-results", str(tmp_path / "new_row"), str(ref)]) == 1  # ... the structure may not
 
 

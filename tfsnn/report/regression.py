@@ -5,13 +5,16 @@ workflow/reference/smoke``.
 Rows are matched on every column that is neither a measured value nor provenance (code
 version, commit, the machine's path to the data file); a measured value (``VALUE_COLUMNS``) has
 moved when ``|fresh - reference| > atol + rtol * |reference|``. Rows only one side has are
-reported too.
+reported too; where both sides have as many rows and as many unmatched ones, the unmatched rows
+are reported as a moved row key (``row key moved: ... moved``): a column that holds a result
+(a searched configuration, a comparison's verdict) keys those rows.
 
 Seeded CPU runs are bitwise reproducible on one software and hardware stack, not across them
 (PyTorch's kernels differ by CPU instruction set). ``update_references`` therefore records the
 stack the references came from (``environment.json``: torch version, CPU capability, machine);
 ``diff_results`` says whether this machine's stack is the same, and a caller may then treat
-moved values as expected noise while still failing on a changed structure.
+moved values and moved row keys as expected noise while still failing on a changed structure
+(files, columns, the number of rows).
 """
 
 from __future__ import annotations
@@ -83,9 +86,14 @@ def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-
         if not fresh.is_file():
             changes.append({"file": path.name, "change": "file missing"})
             continue
-        for change in diff_frames(pd.read_csv(fresh, keep_default_na=False), pd.read_csv(path, keep_default_na=False),
-                                  atol, rtol):
-            changes.append({"file": path.name, **change})
+        fresh_frame, reference_frame = pd.read_csv(fresh, keep_default_na=False), pd.read_csv(path, keep_default_na=False)
+        found = diff_frames(fresh_frame, reference_frame, atol, rtol)
+        unmatched = [c for c in found if c["change"].startswith("row in ")]
+        if unmatched and len(fresh_frame) == len(reference_frame) and \
+                sum(c["change"] == "row in fresh only" for c in unmatched) * 2 == len(unmatched):
+            for change in unmatched:  # as many rows, other keys: a key that holds a result moved
+                change["change"] = change["change"].replace("row in", "row key moved:", 1) + " moved"
+        changes += [{"file": path.name, **change} for change in found]
     return pd.DataFrame(changes, columns=["file", "change", "reference", "fresh", "detail"])
 
 
