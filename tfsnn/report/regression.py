@@ -86,7 +86,8 @@ def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-
         if not fresh.is_file():
             changes.append({"file": path.name, "change": "file missing"})
             continue
-        fresh_frame, reference_frame = pd.read_csv(fresh, keep_default_na=False), pd.read_csv(path, keep_default_na=False)
+        fresh_frame = pd.read_csv(fresh, keep_default_na=False)
+        reference_frame = pd.read_csv(path, keep_default_na=False)
         found = diff_frames(fresh_frame, reference_frame, atol, rtol)
         unmatched = [c for c in found if c["change"].startswith("row in ")]
         if unmatched and len(fresh_frame) == len(reference_frame) and \
