@@ -182,6 +182,11 @@ def validate_config(data: Any, trusted_methods: set[str] | None = None) -> Confi
         raise ConfigError(_format(err)) from None
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: its problem (PyYAML's message spans several lines)."""
+    return getattr(err, "problem", None) or str(err).splitlines()[0]
+
+
 def parse_assignment(item: str, flag: str) -> tuple[str, Any]:
     """``key`` and the YAML value of a command line's ``key=value`` (``flag`` names the option in
     errors, e.g. ``--set``)."""
@@ -191,8 +196,7 @@ def parse_assignment(item: str, flag: str) -> tuple[str, Any]:
     try:
         return key, yaml.safe_load(value)
     except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{flag} {key}: {value!r} is not a valid YAML value ({problem})") from None
+        raise ConfigError(f"{flag} {key}: {value!r} is not a valid YAML value ({_yaml_problem(err)})") from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
@@ -205,8 +209,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a folder, not a YAML file") from None
     except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"config file {path} is not valid YAML: {problem}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(err)}") from None
     for item in overrides:
         key, value = parse_assignment(item, "--set")
         node = data if isinstance(data, dict) else {}
