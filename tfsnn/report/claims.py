@@ -35,6 +35,8 @@ interval is the t interval over seeds alone (column ``test`` says which).
 
 **Verdicts**, the first rule that applies (one function each below):
 
+0. ``not run at this scale``: the scale does not make one of the claim's sources (its scale file
+   lists none of the experiment families behind it); ``reason`` says which and why.
 1. ``no verdict (smoke scale)``: every row at scale ``smoke``, which only checks that the DAG runs.
 2. ``no verdict (no data)``: no seed has every value the effect needs.
 3. ``no verdict (model near chance)``: a model behind the claim (a training run whose rows enter
@@ -466,14 +468,39 @@ def _criterion(claim: Claim) -> str:
     return {"greater": "> 0", "not_worse": f"> -{claim.margin:g}", "at_least": f">= {claim.margin:g}"}[claim.kind]
 
 
+NOT_RUN = "not run at this scale"
+
+
+def _paper_effect(claim: Claim, reference: str | Path | None) -> float:
+    if reference is None:
+        return math.nan
+    paper_frames = reference_frames(reference, claim.sources)
+    if not all(len(frame) for frame in paper_frames.values()):
+        return math.nan
+    paper = claim.replicates(paper_frames).effect
+    return float(paper.iloc[0]) if len(paper) else math.nan
+
+
 def scorecard(results_dir: str | Path, claims=CLAIMS, *, models: pd.DataFrame | None = None,
-              reference: str | Path | None = None) -> pd.DataFrame:
+              reference: str | Path | None = None, not_run: dict[str, str] | None = None,
+              scale: str = "") -> pd.DataFrame:
     """One row per claim from the CSVs in ``results_dir``: the paper's effect (from
     ``reference``), ours with its interval, n, the test, the verdict and its reason.
-    ``models``: :func:`trained_models` of every run behind the claims (without it no verdict)."""
+    ``models``: :func:`trained_models` of every run behind the claims (without it no verdict).
+    ``not_run``: the sources scale ``scale`` does not make (name -> why): a claim reading one
+    is ``not run at this scale``."""
     results_dir = Path(results_dir)
+    not_run = not_run or {}
     rows = []
     for claim in claims:
+        missing = [source for source in claim.sources if source in not_run]
+        if missing:
+            rows.append({"claim": claim.id, "statement": claim.statement,
+                         "paper_effect": _paper_effect(claim, reference), "paper_note": claim.paper_note,
+                         "unit": claim.unit, "criterion": _criterion(claim), "verdict": NOT_RUN,
+                         "reason": "; ".join(f"{source}: {not_run[source]}" for source in missing),
+                         "sources": " ".join(claim.sources), "scale": scale})
+            continue
         frames = {s: read_result(results_dir / f"{s}.csv") for s in claim.sources}
         replicates = claim.replicates(frames)
         first = next(iter(frames.values()))
@@ -481,12 +508,7 @@ def scorecard(results_dir: str | Path, claims=CLAIMS, *, models: pd.DataFrame | 
         judged = verdict(replicates.effect.to_numpy(), claim.kind, claim.margin,
                          None if replicates.test_var is None else replicates.test_var.to_numpy(),
                          scale=scale, chance=near_chance(replicates.rows, models))
-        paper_effect = math.nan
-        if reference is not None:
-            paper_frames = reference_frames(reference, claim.sources)
-            if all(len(frame) for frame in paper_frames.values()):
-                paper = claim.replicates(paper_frames).effect
-                paper_effect = float(paper.iloc[0]) if len(paper) else math.nan
+        paper_effect = _paper_effect(claim, reference)
         stand_ins = sorted({s for f in frames.values() if "data_stand_in" in f for s in f["data_stand_in"] if s})
         seeds = ", ".join(str(s) for s in replicates.effect.index)
         rows.append({
@@ -500,4 +522,8 @@ def scorecard(results_dir: str | Path, claims=CLAIMS, *, models: pd.DataFrame | 
             "sources": " ".join(claim.sources), "scale": scale,
             "data_source": "; ".join(sorted(set(first["data_source"]))), "stand_ins": " ".join(stand_ins),
         })
-    return pd.DataFrame(rows)
+    columns = ["claim", "statement", "paper_effect", "paper_note", "effect", "ci_low", "ci_high", "n", "unit",
+               "criterion", "test", "verdict", "reason", "se", "seed_sd", "test_se", "t_quantile", "replicates",
+               "sources", "scale", "data_source", "stand_ins"]
+    return pd.DataFrame(rows, columns=columns).fillna({"test": "", "replicates": "", "data_source": "",
+                                                        "stand_ins": ""})

@@ -18,7 +18,7 @@ def resnet18(dataset, training, **options):
 # Section 4.2 measures the gradients during training: the NMT and SDT runs keep their states at
 # the start, after the first epoch and at each quarter of training (not the converged end, whose
 # full-data gradient is near zero), for the gradient_cosine analysis
-R18_EPOCHS = SCALE["experiments"]["cifar-resnet18"]["train"]["epochs"]
+R18_EPOCHS = SCALE["experiments"]["cifar-resnet18"]["train"]["epochs"] if runs_here("cifar-resnet18") else 0
 COSINE_EPOCHS = sorted({0, 1, *(R18_EPOCHS * k // 4 for k in (1, 2, 3))})
 
 
@@ -114,17 +114,20 @@ figure("fig7C", {labels.MTT: [metrics_of(r18_mtt(seed)) for seed in SEEDS]}, kin
 # Table 11: at each budget e x s, the run of sampling number s trained for e = budget / s epochs,
 # its own cosine schedule; read at its last epoch (s=3 at the family's epochs is r18_mtt itself)
 TABLE11 = {}
-for budget in SCALE["sampling_number"]["budgets"]:
+for budget in SCALE.get("sampling_number", {}).get("budgets", []):
     for s in SCALE["sampling_number"]["samples"]:
         if budget % s:
             raise ValueError(f"config/scales/{SCALE_NAME}.yaml: sampling_number budget {budget} does not divide by "
                              f"s={s} (e = budget / s epochs)")
         TABLE11[f"{labels.sampling_number(s)} e={budget // s}"] = {"samples": s, "epochs": budget // s,
                                                                   "budget": budget}
-figure("table11", {label: metrics_of(resnet18("cifar100", "mtt", train={"epochs": cell["epochs"]}, t_min=1, t_max=6,
-                                              samples=cell["samples"]))
-                   for label, cell in TABLE11.items()},
-       kind="sampling_number", fields=TABLE11)
+if TABLE11:
+    figure("table11", {label: metrics_of(resnet18("cifar100", "mtt", train={"epochs": cell["epochs"]}, t_min=1,
+                                                  t_max=6, samples=cell["samples"]))
+                       for label, cell in TABLE11.items()},
+           kind="sampling_number", fields=TABLE11)
+else:
+    not_run("table11", f"config/scales/{SCALE_NAME}.yaml has no sampling_number section")
 
 R19_MTT = run("cifar100", "cifar-resnet19", "mtt", t_min=1, t_max=6, samples=3)
 table(

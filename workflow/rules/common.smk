@@ -59,21 +59,46 @@ def _name_part(key, value):
     return f"{key}{'_'.join(map(str, value)) if isinstance(value, list | tuple) else value}"
 
 
+# runs of experiment families this scale does not list (their tables and figures: not run here)
+NOT_RUN_RUNS = set()
+# tables and figures of the paper not made at this scale: name -> why
+NOT_RUN = {}
+
+
+def runs_here(family):
+    """Whether this scale runs experiment ``family`` (lists it under ``experiments``)."""
+    return family in SCALE["experiments"]
+
+
+def _changed(fields, base):
+    """The ``fields`` whose values differ from ``base``'s (a field equal to it changes nothing)."""
+    missing = object()
+    return {k: v for k, v in (fields or {}).items() if base.get(k, missing) != v}
+
+
 def run(dataset, family, method, seed=0, model=None, train=None, **options):
     """Register the training run of ``method`` (with its ``options``) on ``dataset`` with the
     settings of experiment ``family`` at this scale (``model``, ``train``: fields that replace
-    the family's, e.g. ``model={"granularity": 2}``, ``train={"epochs": 100}``; a ``train``
-    field equal to the family's changes nothing, so that run is the family's own); returns its
-    name."""
+    the family's, e.g. ``model={"granularity": 2}``, ``train={"epochs": 100}``; a field equal
+    to the family's, or to tfsnn's default of a model field, changes nothing, so that run is the
+    family's own); returns its name. A family the scale does not list gives a name that no
+    table or figure at this scale reads (table(), figure())."""
+    from tfsnn.config import ModelConfig
+
     used = dataset_used(dataset)
-    model = model or {}
-    experiment_train = SCALE["experiments"][family]["train"]
-    train = {k: v for k, v in (train or {}).items() if experiment_train.get(k) != v}
+    if not runs_here(family):
+        name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, f"seed{seed}"]))
+        NOT_RUN_RUNS.add(name)
+        return name
+    experiment = SCALE["experiments"][family]
+    model_defaults = {k: f.default for k, f in ModelConfig.model_fields.items() if not f.is_required()}
+    model = _changed(model, {**model_defaults, **experiment["model"]})
+    train = _changed(train, experiment["train"])
     parts = [*(f"{k}{v}" for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items())),
              *(_name_part(k, v) for k, v in sorted(train.items()))]
     # a file name: a method named by module path (my_methods:Mine) becomes my_methods.Mine
     name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, *parts, f"seed{seed}"]))
-    experiment = {k: v for k, v in SCALE["experiments"][family].items() if k != "T"}
+    experiment = {k: v for k, v in experiment.items() if k != "T"}
     settings = {
         "seed": seed,
         "scale": SCALE_NAME,
@@ -104,6 +129,13 @@ def check_runs():
             validate_config(settings)
         except ConfigError as err:
             raise ValueError(f"config/scales/{SCALE_NAME}.yaml gives run {name} a bad config: {err}") from None
+
+
+def committed_run(name):
+    """workflow/reference/{scale}/runs/{name}/ if a finished run is committed there (and
+    ``reuse_committed`` is on), else ""."""
+    folder = Path(f"workflow/reference/{SCALE_NAME}/runs/{name}")
+    return str(folder) if config.get("reuse_committed", True) and (folder / "checkpoint.pt").is_file() else ""
 
 
 def partial_dir(wildcards, output):
@@ -186,11 +218,31 @@ TABLES = {}
 FIGURES = {}
 
 
+def _run_of(csv):
+    """The training run a result CSV belongs to (results/{scale}/{runs,evals,analyses}/{run}/...)."""
+    return Path(csv).parts[3]
+
+
+def not_run(name, why):
+    """Table or figure ``name`` is not made at this scale (the scorecard says so for its claims)."""
+    NOT_RUN[name] = why
+
+
 def table(name, title, parts):
-    TABLES[name] = {"title": title, "parts": parts}
+    """Register table ``name``: its parts of runs this scale does not train are left out (a table
+    left with none is not run here)."""
+    kept = [part for part in parts if _run_of(part["csv"]) not in NOT_RUN_RUNS]
+    if not kept:
+        return not_run(name, f"config/scales/{SCALE_NAME}.yaml lists none of its experiment families")
+    TABLES[name] = {"title": title, "parts": kept}
 
 
 def figure(name, inputs, **params):
+    """Register figure ``name`` (``inputs``: label -> CSV or CSVs); one that reads a run this
+    scale does not train is not run here."""
+    paths = [path for value in inputs.values() for path in ([value] if isinstance(value, str) else value)]
+    if any(_run_of(path) in NOT_RUN_RUNS for path in paths):
+        return not_run(name, f"config/scales/{SCALE_NAME}.yaml does not list an experiment family it needs")
     FIGURES[name] = {"inputs": inputs, "params": params}
 
 
@@ -231,7 +283,7 @@ def source_csvs(source):
 def runs_behind(source):
     """The training runs whose evaluations, analyses or metrics a table or figure reads
     (results/{scale}/{evals,analyses,runs}/{run}/...)."""
-    return sorted({Path(csv).parts[3] for csv in source_csvs(source)})
+    return sorted({_run_of(csv) for csv in source_csvs(source)})
 
 
 def check_claims():
@@ -239,6 +291,8 @@ def check_claims():
     fails here, when the workflow is parsed, instead of emptying the claim's row."""
     for claim in CLAIMS:
         for source, label in claim.reads:
+            if source in NOT_RUN:
+                continue
             if source not in TABLES and source not in FIGURES:
                 raise ValueError(f"claim {claim.id} reads {source}, which no rules file registers")
             if label not in source_labels(source):

@@ -2,7 +2,8 @@
 # tables and figures of this scale, as a CSV and a page of `snakemake --report`.
 
 
-CLAIM_SOURCES = sorted({source for claim in CLAIMS for source in claim.sources})
+# the sources this scale makes (a claim with a source not run here: "not run at this scale")
+CLAIM_SOURCES = sorted({source for claim in CLAIMS for source in claim.sources} - set(NOT_RUN))
 
 
 rule claims_scorecard:
@@ -11,6 +12,8 @@ rule claims_scorecard:
         # every model behind a claim: its test accuracy at its trained T (the near-chance rule)
         metrics=sorted({metrics_of(run) for source in CLAIM_SOURCES for run in runs_behind(source)}),
         reference=REFERENCE,
+    params:
+        not_run={source: NOT_RUN[source] for claim in CLAIMS for source in claim.sources if source in NOT_RUN},
     output:
         csv="results/{scale}/scorecard.csv",
         html=report("figures/{scale}/scorecard.html", category="Scorecard"),

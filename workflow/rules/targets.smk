@@ -10,7 +10,7 @@ UNSCALED = {
     **{f"{name}.pdf": f"figures/{SCALE_NAME}/{name}.pdf" for name in [*TABLES, *FIGURES]},
     **{f"{name}.png": f"figures/{SCALE_NAME}/{name}.png" for name in FIGURES},
     "scorecard.html": f"figures/{SCALE_NAME}/scorecard.html",
-    "compare.pdf": f"figures/{SCALE_NAME}/compare.pdf",
+    **({"compare.pdf": f"figures/{SCALE_NAME}/compare.pdf"} if COMPARE else {}),
     "step_time.pdf": f"figures/{SCALE_NAME}/step_time.pdf",
 }
 
@@ -18,7 +18,6 @@ UNSCALED = {
 localrules:
     configured_scale,
     scorecard,
-    compare,
 
 
 rule configured_scale:
@@ -43,6 +42,11 @@ rule scorecard:
         "figures/scorecard.html",
 
 
-rule compare:
-    input:
-        "figures/compare.pdf",
+if COMPARE:
+
+    localrules:
+        compare,
+
+    rule compare:
+        input:
+            "figures/compare.pdf",

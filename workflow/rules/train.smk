@@ -8,8 +8,6 @@ localrules:
     table_pdf,
     figure,
     claims_scorecard,
-    compare_rows,
-    compare_methods,
 
 
 rule train_config:
@@ -28,6 +26,8 @@ rule train_config:
 # tfsnn train resumes from partial-<hash>/ (checkpoint written after every epoch), which is not
 # an output, so an interrupted job loses at most one epoch; the outputs appear once training
 # ends. Partial folders of the run's earlier configs are removed.
+# A run committed under workflow/reference/{scale}/runs/{run}/ (rule keep_results) with this very
+# config is copied from there instead of trained again, unless `--config reuse_committed=false`.
 rule train:
     input:
         "results/{scale}/configs/{run}.yaml",
@@ -35,6 +35,7 @@ rule train:
         checkpoint="results/{scale}/runs/{run}/checkpoint.pt",
         metrics="results/{scale}/runs/{run}/metrics.csv",
     params:
+        committed=lambda wildcards: committed_run(wildcards.run),
         partial=partial_dir,
         env=env_prefix(),
         # one process per GPU (DDP) when a training job asks for several
@@ -50,12 +51,18 @@ rule train:
     log:
         "results/{scale}/logs/train/{run}.log",
     shell:
+        "if [ -n '{params.committed}' ] && cmp -s {input} {params.committed}/config.yaml; then "
+        "echo 'restored from {params.committed} (trained there with this config)' > {log} && "
+        "cp {params.committed}/metrics.csv {output.metrics} && "
+        "cp {params.committed}/checkpoint.pt {output.checkpoint}; "
+        "else "
         "find $(dirname {params.partial}) -maxdepth 1 -name 'partial-*' ! -path {params.partial} "
         "-exec rm -rf {{}} + && "
         "OMP_NUM_THREADS={threads} {params.env} {params.launcher} train --config {input} --out {params.partial} "
         "--no-progress > {log} 2>&1 && "
         "cp {params.partial}/metrics.csv {output.metrics} && "
-        "cp {params.partial}/checkpoint.pt {output.checkpoint}"
+        "cp {params.partial}/checkpoint.pt {output.checkpoint}; "
+        "fi"
 
 
 # The checkpoints below are the DAG's own, trained from the user's config: a module:Class method
@@ -72,6 +79,8 @@ rule evaluate:
     resources:
         mem_mb=SCALE["resources"]["evaluate"]["mem_mb"],
         gpu=SCALE["resources"]["evaluate"]["gpu"],
+    benchmark:
+        "results/{scale}/benchmarks/evaluate/{run}/{tag}.tsv"
     conda:
         "../envs/tfsnn.yaml"
     log:

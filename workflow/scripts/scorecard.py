@@ -8,7 +8,8 @@ from tfsnn.report.claims import scorecard, trained_models
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 models = trained_models(snakemake.input.metrics)  # noqa: F821
-card = scorecard(Path(snakemake.output.csv).parent, models=models, reference=snakemake.input.reference)  # noqa: F821
+card = scorecard(Path(snakemake.output.csv).parent, models=models, reference=snakemake.input.reference,  # noqa: F821
+                 not_run=snakemake.params.not_run, scale=snakemake.wildcards.scale)  # noqa: F821
 card = card.assign(**provenance())
 write_csv(card, snakemake.output.csv)  # noqa: F821
 shown = card[["claim", "statement", "paper_effect", "effect", "ci_low", "ci_high", "n", "unit", "criterion", "test",
@@ -20,7 +21,7 @@ page = (
     "SE^2 = (between-seed variance + mean binomial test-set variance of the effect) / n; verdict: holds / "
     "does not hold when the interval clears the criterion, no verdict at smoke scale or from a model below "
     "2x chance, descriptive with one seed (tfsnn/report/claims.py states the rules exactly). Data: "
-    f"{'; '.join(sorted(set(card['data_source'])))}.</p>"
+    f"{'; '.join(sorted(set(card['data_source']) - {''}))}.</p>"
     + shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
 )
 with atomic_path(snakemake.output.html) as tmp:  # noqa: F821
