@@ -29,6 +29,7 @@ include: "workflow/rules/scorecard.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/targets.smk"
+include: "workflow/rules/keep.smk"
 
 
 check_runs()

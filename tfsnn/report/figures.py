@@ -68,6 +68,20 @@ def granularity(data: pd.DataFrame, ax, **_):
     ax.set(xlabel="T", ylabel="test accuracy (%)", title="granularity (g=1: MTT, g=8: NMT)")
 
 
+FLEXIBILITY_LEGEND = {"SDT*": "SDT* (one model per T, tested at its T)", "SDT": "SDT (trained at T=6)",
+                      "MTT": "MTT (one model, T_max=6)"}
+
+
+def flexibility(data: pd.DataFrame, ax, **_):
+    """Tables 1 and 4 in one plot: test accuracy against T of SDT* (a model trained at each T),
+    SDT trained at T=6 and one MTT model; line: mean over seeds, band: their standard deviation."""
+    rows = data.assign(training=data["curve"].map(lambda c: FLEXIBILITY_LEGEND.get(c, c)))
+    sns.lineplot(data=rows, x="T", y="accuracy", hue="training", marker="o", errorbar=SEEDS_BAND, ax=ax)
+    seeds = rows.groupby("curve")["seed"].nunique().min()
+    ax.set(xlabel="T (test)", ylabel="test accuracy (%)",
+           title=f"one MTT model against SDT at each T ({seeds} seeds: mean, band +/- 1 sd)")
+
+
 def bn_curves(data: pd.DataFrame, ax, **_):
     """Fig. 7C: test accuracy along training with BN calibration, and with the running statistics
     that training alone gathered, which never saw a calibration (:mod:`tfsnn.training.trainer`)."""
@@ -97,7 +111,8 @@ def sampling_number(data: pd.DataFrame, ax, **_):
            title="sampling number s at a fixed budget e x s")
 
 
-FIGURES = {f.__name__: f for f in (noise, landscape, estimation, granularity, bn_curves, sampling_number)}
+FIGURES = {f.__name__: f for f in (noise, landscape, estimation, granularity, flexibility, bn_curves,
+                                   sampling_number)}
 
 
 def draw(kind: str, curves: dict[str, pd.DataFrame], pdf, png, note: str = "", fields: dict | None = None,

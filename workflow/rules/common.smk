@@ -228,9 +228,19 @@ def not_run(name, why):
     NOT_RUN[name] = why
 
 
+def skipped(name):
+    """Whether the scale's ``skip`` section names table or figure ``name`` (then it is not run)."""
+    if name in SCALE.get("skip", {}):
+        not_run(name, f"skipped by config/scales/{SCALE_NAME}.yaml: {SCALE['skip'][name]}")
+        return True
+    return False
+
+
 def table(name, title, parts):
     """Register table ``name``: its parts of runs this scale does not train are left out (a table
-    left with none is not run here)."""
+    left with none, or one the scale skips, is not run here)."""
+    if skipped(name):
+        return
     kept = [part for part in parts if _run_of(part["csv"]) not in NOT_RUN_RUNS]
     if not kept:
         return not_run(name, f"config/scales/{SCALE_NAME}.yaml lists none of its experiment families")
@@ -240,6 +250,8 @@ def table(name, title, parts):
 def figure(name, inputs, **params):
     """Register figure ``name`` (``inputs``: label -> CSV or CSVs); one that reads a run this
     scale does not train is not run here."""
+    if skipped(name):
+        return
     paths = [path for value in inputs.values() for path in ([value] if isinstance(value, str) else value)]
     if any(_run_of(path) in NOT_RUN_RUNS for path in paths):
         return not_run(name, f"config/scales/{SCALE_NAME}.yaml does not list an experiment family it needs")

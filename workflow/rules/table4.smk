@@ -33,3 +33,20 @@ table(
     "Table 3: MTT on neuromorphic datasets against the literature (their rows: the paper's)",
     [mtt_part(dataset, family, Ts, [10], seed) for seed in seeds() for dataset, family, Ts in FLEXIBILITY[3:]],
 )
+
+
+# The README's figure (Tables 1 and 4 in one plot): accuracy against T of SDT* (a model trained
+# at each T, tested at its own T), of SDT trained at T=6 and of one MTT model, over seeds
+def r19(training, seed, **options):
+    return run("cifar100", "cifar-resnet19", training, seed=seed, **options)
+
+
+figure(
+    "flexibility",
+    {
+        labels.SDT_STAR: [evaluation_of(r19("sdt", seed, T=t), [t]) for seed in seeds() for t in TABLE1_T],
+        labels.SDT: [evaluation_of(r19("sdt", seed, T=6), TABLE1_T) for seed in seeds()],
+        labels.MTT: [evaluation_of(r19("mtt", seed, t_min=1, t_max=6, samples=3), STATIC_T) for seed in seeds()],
+    },
+    kind="flexibility",
+)
