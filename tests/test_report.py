@@ -280,6 +280,18 @@ def test_claim_one_model_against_sdt_star_pairs_seeds(tmp_path):
     assert card["verdict"] == "no verdict (model near chance)" and "run-sdt-T2-1" in card["reason"]
 
 
+def test_a_claim_whose_source_is_not_run_says_so_beside_the_papers_effect(tmp_path):
+    models = table1_and_4(tmp_path, (0, 1, 2), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
+    ran, skipped = (next(c for c in claims.CLAIMS if c.id == i) for i in ("one-model-matches-sdt", "deep-networks"))
+    card = claims.scorecard(tmp_path, [ran, skipped], models=models, reference=REFERENCE, scale="test",
+                            not_run={"table8": "the scale lists no cifar-bresnet family"}).set_index("claim")
+    assert card.loc["one-model-matches-sdt", "verdict"] == "holds"
+    row = card.loc["deep-networks"]  # table8.csv does not exist: it was never read
+    assert row["verdict"] == "not run at this scale" and row["reason"] == "table8: the scale lists no cifar-bresnet family"
+    assert math.isnan(row["effect"]) and row["scale"] == "test"
+    assert row["paper_effect"] > 0  # the paper's MTT - SDT on B-ResNet-50/72 (Table 8) is still shown
+
+
 def test_two_seeds_with_a_clear_looking_effect_stay_inconclusive(tmp_path):
     models = table1_and_4(tmp_path, (0, 1), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
     claim = next(c for c in claims.CLAIMS if c.id == "one-model-matches-sdt")
@@ -339,6 +351,39 @@ def test_figures_show_the_mean_over_seeds(tmp_path):
     for kind, data in curves.items():
         out = draw(kind, data, tmp_path / f"{kind}.pdf", tmp_path / f"{kind}.png")
         assert set(out["seed"]) == {0, 1} and (tmp_path / f"{kind}.png").stat().st_size > 0, kind
+
+
+def test_flexibility_figure_shows_each_training_over_seeds(tmp_path):
+    from tfsnn.report.figures import draw
+
+    def seeds(rows):
+        return pd.concat([pd.DataFrame(rows).assign(seed=s) for s in (0, 1, 2)])
+    curves = {"SDT*": seeds([{"T": t, "accuracy": 40.0 + t} for t in (2, 3)]),
+              "SDT": seeds([{"T": t, "accuracy": 30.0 + 2 * t} for t in (2, 3)]),
+              "MTT": seeds([{"T": t, "accuracy": 41.0 + t} for t in (2, 3)])}
+    out = draw("flexibility", curves, tmp_path / "f.pdf", tmp_path / "f.png")
+    assert len(out) == 18 and set(out["curve"]) == {"SDT*", "SDT", "MTT"}
+    assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_job_costs_read_snakemakes_benchmark_files(tmp_path):
+    from tfsnn.report.cost import family_costs, job_costs
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for path, seconds in [("runs/fsdd-spikes-shd-fc-sdt-T100-seed0/benchmark.tsv", 120.0),
+                          ("runs/cifar10-cifar-resnet18-sdt-T6-seed0/benchmark.tsv", 600.0),
+                          ("runs/cifar10-cifar-resnet18-mtt-samples3-seed0/benchmark.tsv", 1200.0),
+                          ("evals/cifar10-cifar-resnet18-sdt-T6-seed0/T2-3.tsv", 30.0)]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(header + f"{seconds}\t0:00:00\t900.5\t0\t0\t0\t0\t0\t99\t{seconds - 1}\n")
+    jobs = job_costs(tmp_path, ["cifar-resnet18", "shd-fc"])
+    assert sorted(zip(jobs["rule"], jobs["family"])) == [
+        ("evaluate", "cifar-resnet18"), ("train", "cifar-resnet18"), ("train", "cifar-resnet18"), ("train", "shd-fc")]
+    assert jobs.loc[jobs["job"] == "T2-3", "cpu_s"].item() == 29.0
+    summary = family_costs(jobs).set_index(["family", "rule"])
+    assert summary.loc[("cifar-resnet18", "train"), "jobs"] == 2
+    assert summary.loc[("cifar-resnet18", "train"), "wall_h"] == pytest.approx(0.5)
+    assert summary.loc[("cifar-resnet18", "train"), "longest_min"] == pytest.approx(20.0)
 
 
 def test_comparison_marks_differences_within_noise(tmp_path):

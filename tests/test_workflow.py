@@ -91,7 +91,8 @@ def test_the_users_command_plans_the_paper_scale():
     ("figures/fig5.png", "small", "figures/small/fig5.png"),
     ("figures/sec4.2.pdf", "paper", "figures/paper/sec4.2.pdf"),
     ("scorecard", "smoke", "figures/smoke/scorecard.html"),
-    ("compare", "small", "figures/small/compare.pdf"),
+    ("compare", "smoke", "figures/smoke/compare.pdf"),
+    ("figures/flexibility.png", "small", "figures/small/flexibility.png"),
 ])
 def test_unscaled_targets_resolve_to_the_configured_scale(target, scale, planned):
     done = snakemake("-n", "--forceall", target, "--config", f"scale={scale}")
@@ -129,8 +130,9 @@ def test_every_experiment_behind_a_claim_trains_three_seeds(scale):
     from tfsnn.report.claims import CLAIMS
 
     sources = sorted({source for claim in CLAIMS for source in claim.sources})
-    done = snakemake("-n", "--forceall", *[f"figures/{scale}/{source}.pdf" for source in sources],
-                     "--config", f"scale={scale}")
+    # the small scale makes what its budget allows, every run of it behind a claim
+    targets = ["all"] if scale == "small" else [f"figures/{scale}/{source}.pdf" for source in sources]
+    done = snakemake("-n", "--forceall", *targets, "--config", f"scale={scale}")
     assert done.returncode == 0, done.stderr
     seeds = {}
     for stem, seed in re.findall(rf"output: results/{scale}/runs/(\S+)-seed(\d+)/checkpoint.pt", done.stdout):
@@ -192,3 +194,57 @@ def test_table11_trains_every_cell_of_the_papers_grid_with_its_own_epochs():
             epochs = budget // s
             suffix = "" if epochs == 300 else f"-epochs{epochs}"  # 300: the family's, r18_mtt's for s=3
             assert f"cifar100-cifar-resnet18-mtt-samples{s}-t_max6-t_min1{suffix}-seed0" in runs, (s, budget)
+
+
+def test_the_small_scale_makes_the_claims_experiments_and_names_what_it_leaves_out():
+    done = snakemake("-n", "--forceall", "all", "--config", "scale=small")
+    assert done.returncode == 0, done.stderr
+    for name in ("table1", "table4", "table6", "table12", "table13", "fig5", "fig6", "fig7B", "fig7C", "flexibility",
+                 "table7", "table15", "scorecard.html"):
+        assert f"figures/small/{name}" in done.stdout, name
+    for name in ("table5", "table8", "table9", "table11", "table16", "compare"):
+        assert f"figures/small/{name}." not in done.stdout, name
+    # what it leaves out is no target there, so the user's command says so instead of planning it
+    missing = snakemake("-n", "figures/small/table8.pdf", "--config", "scale=small")
+    assert missing.returncode != 0
+
+
+def test_granularity_one_is_the_mtt_run_itself():
+    # Fig. 7B's g=1 is the family's MTT model (granularity 1 is tfsnn's default): trained once
+    done = snakemake("-n", "--forceall", "figures/smoke/fig7B.pdf", "--config", "scale=smoke")
+    assert done.returncode == 0, done.stderr
+    runs = set(re.findall(r"output: results/smoke/runs/(\S+)/checkpoint.pt", done.stdout))
+    assert "cifar10-cifar-resnet18-mtt-samples3-t_max6-t_min1-seed0" in runs
+    assert not [run for run in runs if "granularity1" in run]
+    assert {f"cifar10-cifar-resnet18-mtt-granularity{g}-samples3-t_max6-t_min1-seed0" for g in (2, 4, 8)} <= runs
+
+
+def test_a_committed_run_is_copied_instead_of_trained(tmp_path):
+    for item in ("Snakefile", "workflow", "config"):
+        source = ROOT / item
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / item, ignore=shutil.ignore_patterns("runs", "evals", "analyses"))
+        else:
+            shutil.copy(source, tmp_path / item)
+
+    def workflow(*args):
+        return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", *args, "--config", "scale=smoke"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    run = "cifar10-cifar-resnet19-sdt-T6-seed0"
+    done = workflow(f"results/smoke/configs/{run}.yaml")
+    assert done.returncode == 0, done.stderr
+    committed = tmp_path / "workflow" / "reference" / "smoke" / "runs" / run
+    committed.mkdir(parents=True)
+    (committed / "config.yaml").write_bytes((tmp_path / f"results/smoke/configs/{run}.yaml").read_bytes())
+    (committed / "checkpoint.pt").write_bytes(b"the committed checkpoint")
+    (committed / "metrics.csv").write_text("epoch,metric,value\n1,test_acc,50.0\n")
+    done = workflow(f"results/smoke/runs/{run}/checkpoint.pt")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / f"results/smoke/runs/{run}/checkpoint.pt").read_bytes() == b"the committed checkpoint"
+    assert (tmp_path / f"results/smoke/logs/train/{run}.log").read_text().startswith("restored from")
+    # with reuse_committed=False (or another config), the job trains: it is given no committed run
+    planned = workflow("-n", "-p", "--forcerun", "train", f"results/smoke/runs/{run}/checkpoint.pt",
+                       "--config", "reuse_committed=False")
+    assert planned.returncode == 0, planned.stderr
+    assert "if [ -n '' ]" in planned.stdout and "tfsnn train" in planned.stdout

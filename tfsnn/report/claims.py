@@ -36,7 +36,9 @@ interval is the t interval over seeds alone (column ``test`` says which).
 **Verdicts**, the first rule that applies (one function each below):
 
 0. ``not run at this scale``: the scale does not make one of the claim's sources (its scale file
-   lists none of the experiment families behind it); ``reason`` says which and why.
+   lists none of the experiment families behind it, or skips it); ``reason`` says which and why.
+   ``pending (not run yet)``: a source the scale makes has not been made yet (a scorecard of a
+   run in progress, ``workflow/scripts/keep_results.py``).
 1. ``no verdict (smoke scale)``: every row at scale ``smoke``, which only checks that the DAG runs.
 2. ``no verdict (no data)``: no seed has every value the effect needs.
 3. ``no verdict (model near chance)``: a model behind the claim (a training run whose rows enter
@@ -469,6 +471,7 @@ def _criterion(claim: Claim) -> str:
 
 
 NOT_RUN = "not run at this scale"
+PENDING = "pending (not run yet)"
 
 
 def _paper_effect(claim: Claim, reference: str | Path | None) -> float:
@@ -483,47 +486,53 @@ def _paper_effect(claim: Claim, reference: str | Path | None) -> float:
 
 def scorecard(results_dir: str | Path, claims=CLAIMS, *, models: pd.DataFrame | None = None,
               reference: str | Path | None = None, not_run: dict[str, str] | None = None,
-              scale: str = "") -> pd.DataFrame:
+              pending: dict[str, str] | None = None, scale: str = "") -> pd.DataFrame:
     """One row per claim from the CSVs in ``results_dir``: the paper's effect (from
     ``reference``), ours with its interval, n, the test, the verdict and its reason.
     ``models``: :func:`trained_models` of every run behind the claims (without it no verdict).
     ``not_run``: the sources scale ``scale`` does not make (name -> why): a claim reading one
-    is ``not run at this scale``."""
+    is ``not run at this scale``; ``pending``: those not made yet (name -> why), ``pending``."""
     results_dir = Path(results_dir)
-    not_run = not_run or {}
     rows = []
     for claim in claims:
-        missing = [source for source in claim.sources if source in not_run]
-        if missing:
-            rows.append({"claim": claim.id, "statement": claim.statement,
-                         "paper_effect": _paper_effect(claim, reference), "paper_note": claim.paper_note,
-                         "unit": claim.unit, "criterion": _criterion(claim), "verdict": NOT_RUN,
-                         "reason": "; ".join(f"{source}: {not_run[source]}" for source in missing),
-                         "sources": " ".join(claim.sources), "scale": scale})
-            continue
-        frames = {s: read_result(results_dir / f"{s}.csv") for s in claim.sources}
-        replicates = claim.replicates(frames)
-        first = next(iter(frames.values()))
-        scale = str(first["scale"].iloc[0])
-        judged = verdict(replicates.effect.to_numpy(), claim.kind, claim.margin,
-                         None if replicates.test_var is None else replicates.test_var.to_numpy(),
-                         scale=scale, chance=near_chance(replicates.rows, models))
-        paper_effect = _paper_effect(claim, reference)
-        stand_ins = sorted({s for f in frames.values() if "data_stand_in" in f for s in f["data_stand_in"] if s})
-        seeds = ", ".join(str(s) for s in replicates.effect.index)
-        rows.append({
-            "claim": claim.id, "statement": claim.statement,
-            "paper_effect": paper_effect, "paper_note": claim.paper_note,
-            **{k: judged[k] for k in ("effect", "ci_low", "ci_high", "n")},
-            "unit": claim.unit, "criterion": _criterion(claim), "test": _test_name(claim, replicates),
-            "verdict": judged["verdict"], "reason": judged["reason"],
-            **{k: judged[k] for k in ("se", "seed_sd", "test_se", "t_quantile")},
-            "replicates": f"seeds {seeds}" + (f" ({replicates.over})" if replicates.over else "") if seeds else "",
-            "sources": " ".join(claim.sources), "scale": scale,
-            "data_source": "; ".join(sorted(set(first["data_source"]))), "stand_ins": " ".join(stand_ins),
-        })
+        for verdict_, missing in ((NOT_RUN, not_run or {}), (PENDING, pending or {})):
+            sources = [source for source in claim.sources if source in missing]
+            if sources:
+                rows.append({"claim": claim.id, "statement": claim.statement,
+                             "paper_effect": _paper_effect(claim, reference), "paper_note": claim.paper_note,
+                             "unit": claim.unit, "criterion": _criterion(claim), "verdict": verdict_,
+                             "reason": "; ".join(f"{source}: {missing[source]}" for source in sources),
+                             "sources": " ".join(claim.sources), "scale": scale})
+                break
+        else:
+            rows.append(_judged(claim, results_dir, models, reference))
     columns = ["claim", "statement", "paper_effect", "paper_note", "effect", "ci_low", "ci_high", "n", "unit",
                "criterion", "test", "verdict", "reason", "se", "seed_sd", "test_se", "t_quantile", "replicates",
                "sources", "scale", "data_source", "stand_ins"]
     return pd.DataFrame(rows, columns=columns).fillna({"test": "", "replicates": "", "data_source": "",
                                                         "stand_ins": ""})
+
+
+def _judged(claim: Claim, results_dir: Path, models: pd.DataFrame | None, reference) -> dict:
+    """The scorecard row of a claim whose sources are all in ``results_dir``."""
+    frames = {s: read_result(results_dir / f"{s}.csv") for s in claim.sources}
+    replicates = claim.replicates(frames)
+    first = next(iter(frames.values()))
+    scale = str(first["scale"].iloc[0])
+    judged = verdict(replicates.effect.to_numpy(), claim.kind, claim.margin,
+                     None if replicates.test_var is None else replicates.test_var.to_numpy(),
+                     scale=scale, chance=near_chance(replicates.rows, models))
+    paper_effect = _paper_effect(claim, reference)
+    stand_ins = sorted({s for f in frames.values() if "data_stand_in" in f for s in f["data_stand_in"] if s})
+    seeds = ", ".join(str(s) for s in replicates.effect.index)
+    return {
+        "claim": claim.id, "statement": claim.statement,
+        "paper_effect": paper_effect, "paper_note": claim.paper_note,
+        **{k: judged[k] for k in ("effect", "ci_low", "ci_high", "n")},
+        "unit": claim.unit, "criterion": _criterion(claim), "test": _test_name(claim, replicates),
+        "verdict": judged["verdict"], "reason": judged["reason"],
+        **{k: judged[k] for k in ("se", "seed_sd", "test_se", "t_quantile")},
+        "replicates": f"seeds {seeds}" + (f" ({replicates.over})" if replicates.over else "") if seeds else "",
+        "sources": " ".join(claim.sources), "scale": scale,
+        "data_source": "; ".join(sorted(set(first["data_source"]))), "stand_ins": " ".join(stand_ins),
+    }

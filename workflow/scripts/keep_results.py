@@ -9,6 +9,10 @@ resumes where this one stopped and a reader sees the results without running any
 - the top-level result CSVs (tables, figures' data, scorecard) and ``environment.json``
   (:func:`tfsnn.report.regression.update_references`), the rendered ``figures/`` and
   ``cost/jobs.csv``, the measured time of every job kept (:func:`tfsnn.report.cost.job_costs`).
+- while the scale's run is in progress (no ``scorecard.csv`` yet), ``scorecard-partial.csv``:
+  the claims whose sources are made, judged; the others ``pending (not run yet)``.
+- ``summary.md`` (:func:`tfsnn.report.summary.summary_markdown`), also written into README.md
+  between its ``<!-- {scale}-results -->`` markers where it has them.
 
 Every file is replaced atomically; rerunning it after more jobs finished adds them.
 """
@@ -18,9 +22,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from tfsnn.io import atomic_path, write_csv
+from tfsnn.io import atomic_path, provenance, write_csv
+from tfsnn.report.claims import scorecard, trained_models
 from tfsnn.report.cost import job_costs
-from tfsnn.report.regression import environment, update_references
+from tfsnn.report.regression import environment, reference_environment, update_references
+from tfsnn.report.summary import replace_section, summary_markdown
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 scale = snakemake.params.scale  # noqa: F821
@@ -63,4 +69,35 @@ if any(results.glob("*.csv")):
 for rendered in sorted(figures.glob("*")):
     if rendered.suffix in (".pdf", ".png", ".html"):
         keep(rendered, reference / "figures" / rendered.name)
-write_csv(job_costs(reference, snakemake.params.families), reference / "cost" / "jobs.csv")  # noqa: F821
+jobs = job_costs(reference, snakemake.params.families)  # noqa: F821
+write_csv(jobs, reference / "cost" / "jobs.csv")
+
+claim_runs = snakemake.params.claim_runs  # noqa: F821
+if (results / "scorecard.csv").is_file():
+    import pandas as pd
+
+    card, title = pd.read_csv(results / "scorecard.csv", keep_default_na=False, na_values=[""]), "scorecard.csv"
+    (reference / "scorecard-partial.csv").unlink(missing_ok=True)
+else:
+    pending = {source: "its rows are not made yet: the scale's run is in progress"
+               for source in claim_runs if not (results / f"{source}.csv").is_file()}
+    made = [run for source, runs in claim_runs.items() if source not in pending for run in runs]
+    models = trained_models(sorted({results / "runs" / run / "metrics.csv" for run in made}))
+    card = scorecard(results, models=models, reference=snakemake.params.reference,  # noqa: F821
+                     not_run=snakemake.params.not_run, pending=pending, scale=scale)  # noqa: F821
+    card, title = card.assign(**provenance()), "scorecard-partial.csv"
+    write_csv(card, reference / title)
+finished = [results / "runs" / run / "metrics.csv" for run in snakemake.params.runs]  # noqa: F821
+models = trained_models([path for path in finished if path.is_file()])
+stack = reference_environment(reference) or environment()
+sources = sorted(set(card["data_source"].dropna()) - {""})
+note = (f"Scale `{scale}`, from `workflow/reference/{scale}/` ({title}; data: the offline packs"
+        + (f", {'; '.join(sources)}" if sources else "") + "); stack: "
+        + ", ".join(f"{k} {v}" for k, v in stack.items()) + ".")
+summary = summary_markdown(card, models, jobs, len(finished), note)
+with atomic_path(reference / "summary.md") as tmp:
+    tmp.write_text(summary + "\n")
+readme = Path("README.md")
+if f"<!-- {scale}-results:begin -->" in readme.read_text():
+    with atomic_path(readme) as tmp:
+        tmp.write_text(replace_section(readme.read_text(), f"{scale}-results", summary))

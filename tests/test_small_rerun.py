@@ -1,0 +1,94 @@
+"""The small scale's committed results can be checked by anyone with the packs: its cheapest
+committed run (FSDD spikes, SDT at T=100, seed 0: a fully connected network, about 2 minutes)
+trained again from scratch and evaluated gives the committed rows, and restored from the
+commit, its evaluation again gives the committed one.
+
+Bitwise on the stack the run was made on (its ``environment.json``: torch build, CPU
+instruction set); on another stack PyTorch's kernels round differently and a retrained model
+drifts like one of another seed, so there the test checks the rows' structure and bounds the
+drift (10 points of accuracy retrained, 2 evaluated), and prints what moved.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tfsnn.report.regression import diff_frames, environment
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = "fsdd-spikes-shd-fc-sdt-T100-seed0"
+EVALUATION = f"results/small/evals/{RUN}/T100.csv"
+METRICS = f"results/small/runs/{RUN}/metrics.csv"
+COMMITTED = ROOT / "workflow" / "reference" / "small"
+PACKS = Path(os.environ.get("TFSNN_PACKS", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A copy of the workflow that holds only RUN of the committed runs, the packs at the
+    scale's ../shared/data."""
+    if not (COMMITTED / "runs" / RUN / "checkpoint.pt").is_file():
+        pytest.fail(f"{COMMITTED / 'runs' / RUN} is not committed: the re-run check has nothing to check")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(PACKS.resolve(), target_is_directory=True)
+
+    def other_runs(folder, names):
+        return [n for n in names if Path(folder).name == "runs" and n != RUN]
+
+    shutil.copytree(ROOT / "workflow", repo / "workflow", ignore=other_runs)
+    shutil.copytree(ROOT / "config", repo / "config")
+    shutil.copy(ROOT / "Snakefile", repo / "Snakefile")
+    return repo
+
+
+def snakemake(repo: Path, *config: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--config", "scale=small", *config,
+                           "--", EVALUATION], cwd=repo, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def accuracies(frame: pd.DataFrame) -> pd.Series:
+    """The accuracies of a metrics CSV (per epoch) or an evaluation CSV (per configuration)."""
+    if "accuracy" in frame:
+        return frame.set_index(["config", "bn_calibrated"])["accuracy"].astype(float)
+    rows = frame[frame["metric"].isin(["train_acc", "test_acc"])]
+    return rows.set_index(["epoch", "metric"])["value"].astype(float)
+
+
+def same_rows(fresh: Path, committed: Path, tolerance: float) -> None:
+    """Bitwise on the committed stack; elsewhere the same rows, accuracies within ``tolerance``."""
+    fresh_rows, committed_rows = (pd.read_csv(p, keep_default_na=False) for p in (fresh, committed))
+    moved = diff_frames(fresh_rows, committed_rows, atol=0.0, rtol=0.0)
+    recorded = json.loads((COMMITTED / "runs" / RUN / "environment.json").read_text())
+    if recorded == environment():
+        assert moved == []
+        return
+    print(f"stack {environment()} is not the committed {recorded}: {len(moved)} values moved")
+    assert [c for c in moved if not c["change"].endswith(" moved")] == []  # the same rows
+    drift = (accuracies(fresh_rows) - accuracies(committed_rows)).abs()
+    assert drift.notna().all() and drift.max() <= tolerance, drift.max()
+
+
+def test_the_cheapest_committed_run_trains_again_to_its_committed_rows(workspace):
+    snakemake(workspace, "reuse_committed=False")
+    log = (workspace / f"results/small/logs/train/{RUN}.log").read_text()
+    assert not log.startswith("restored")  # it trained
+    same_rows(workspace / METRICS, COMMITTED / "runs" / RUN / "metrics.csv", 10.0)
+    same_rows(workspace / EVALUATION, COMMITTED / "evals" / RUN / "T100.csv", 10.0)
+
+
+def test_the_restored_run_evaluates_to_its_committed_rows(workspace):
+    snakemake(workspace)
+    assert (workspace / f"results/small/logs/train/{RUN}.log").read_text().startswith("restored from")
+    assert (workspace / f"results/small/runs/{RUN}/checkpoint.pt").read_bytes() == \
+        (COMMITTED / "runs" / RUN / "checkpoint.pt").read_bytes()
+    same_rows(workspace / EVALUATION, COMMITTED / "evals" / RUN / "T100.csv", 2.0)

@@ -1,0 +1,76 @@
+"""The README's account of a scale's committed results (``workflow/reference/{scale}/``): its
+scorecard, the accuracy of every model behind it and what each family of jobs cost, as
+Markdown (rule keep_results writes it between the README's ``<!-- {scale}-results -->``
+markers)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+from tfsnn.report.cost import family_costs
+
+__all__ = ["summary_markdown", "replace_section"]
+
+
+def _number(value, digits: int = 2) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return head + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.itertuples(index=False))
+
+
+def _scorecard(card: pd.DataFrame) -> pd.DataFrame:
+    def ours(row):
+        if math.isnan(row["effect"]):
+            return ""
+        interval = "" if math.isnan(row["ci_low"]) else f" [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+        return f"{row['effect']:.2f}{interval}"
+
+    return pd.DataFrame({
+        "claim": card["claim"], "paper's effect": card["paper_effect"].map(_number),
+        "ours [95% CI]": card.apply(ours, axis=1), "unit": card["unit"],
+        "n seeds": card["n"].map(lambda n: "" if math.isnan(n) else int(n)), "criterion": card["criterion"],
+        "verdict": card["verdict"],
+    })
+
+
+def _models(models: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread of the test accuracy at the trained T of each experiment over its seeds."""
+    experiment = models["run"].map(lambda run: re.sub(r"-seed\d+$", "", run))
+    grouped = models.assign(experiment=experiment).groupby("experiment", sort=True)["test_acc"]
+    return pd.DataFrame({"run (seeds pooled)": grouped.mean().index,
+                         "test accuracy at its trained T (%), mean": grouped.mean().map(lambda v: f"{v:.1f}").values,
+                         "sd over seeds": grouped.std().map(_number).values,
+                         "seeds": grouped.size().values})
+
+
+def summary_markdown(card: pd.DataFrame, models: pd.DataFrame, jobs: pd.DataFrame, planned_runs: int,
+                     note: str) -> str:
+    """Markdown of a scorecard (:func:`tfsnn.report.claims.scorecard`), the trained ``models``
+    (:func:`tfsnn.report.claims.trained_models`) and the measured ``jobs``
+    (:func:`tfsnn.report.cost.job_costs`), of ``planned_runs`` training runs the scale plans;
+    ``note``: what the numbers come from (data, commit, stack)."""
+    costs = family_costs(jobs)
+    costs = costs.assign(**{c: costs[c].map(lambda v: f"{v:.2f}") for c in ("wall_h", "cpu_h")},
+                         longest_min=costs["longest_min"].map(lambda v: f"{v:.1f}"))
+    trained = int((jobs["rule"] == "train").sum())
+    return (f"{note}\n\n**Training runs finished: {len(models)} of {planned_runs}.**\n\n"
+            f"#### Scorecard\n\n{_table(_scorecard(card))}\n"
+            f"#### Every model, at the T it was trained at\n\n{_table(_models(models))}\n"
+            f"#### Measured cost (Snakemake `benchmark:` files of the {trained} trainings and the evaluations and "
+            f"analyses done so far; 1 thread a job, 2 jobs at once)\n\n{_table(costs)}")
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """``text`` with what lies between ``<!-- name:begin -->`` and ``<!-- name:end -->`` replaced
+    by ``body``; a ValueError if the markers are missing."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if begin not in text or end not in text:
+        raise ValueError(f"the markers {begin} and {end} are missing")
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
