@@ -423,3 +423,26 @@ def test_comparison_needs_two_seeds_to_judge_noise():
     frame = comparison(rows)
     assert frame.set_index("label").loc["mine", "verdict"] == "unknown (one seed)"
     assert frame["T"].tolist() == ["", ""]
+
+
+def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_section(tmp_path):
+    from tfsnn.report.summary import replace_section, summary_markdown
+
+    card = pd.DataFrame([{"claim": "a", "paper_effect": 3.0, "effect": 1.5, "ci_low": 0.5, "ci_high": 2.5, "n": 3.0,
+                          "unit": "points", "criterion": "> 0", "verdict": "holds"},
+                         {"claim": "b", "paper_effect": math.nan, "effect": math.nan, "ci_low": math.nan,
+                          "ci_high": math.nan, "n": math.nan, "unit": "points", "criterion": "> 0",
+                          "verdict": "not run at this scale"}])
+    models = pd.DataFrame({"run": ["x-mtt-seed0", "x-mtt-seed1"], "test_acc": [40.0, 44.0]})
+    jobs = pd.DataFrame({"rule": ["train", "train"], "run": ["x-mtt-seed0", "x-mtt-seed1"], "family": ["f", "f"],
+                         "job": ["train", "train"], "wall_s": [1800.0, 3600.0], "cpu_s": [1700.0, 3500.0],
+                         "max_rss_mb": [900.0, 950.0]})
+    text = summary_markdown(card, models, jobs, 5, "a note")
+    assert "| a | 3.00 | 1.50 [0.50, 2.50] | points | 3 | > 0 | holds |" in text
+    assert "| b |  |  | points |  | > 0 | not run at this scale |" in text
+    assert "| x-mtt | 42.0 | 2.83 | 2 |" in text and "finished: 2 of 5" in text
+    assert "| f | train | 2 | 1.50 | 1.44 | 60.0 |" in text
+    readme = "intro\n<!-- s-results:begin -->\nold\n<!-- s-results:end -->\nrest\n"
+    assert replace_section(readme, "s-results", "new") == "intro\n<!-- s-results:begin -->\nnew\n<!-- s-results:end -->\nrest\n"
+    with pytest.raises(ValueError, match="markers"):
+        replace_section("no markers", "s-results", "new")
