@@ -74,3 +74,19 @@ def test_update_replaces_every_reference_csv(tmp_path):
     assert sorted(p.name for p in ref.iterdir()) == [ENVIRONMENT_FILE, "t.csv"]
     with pytest.raises(ValueError, match="no result CSVs"):
         update_references(tmp_path / "empty", ref)
+
+
+def test_two_files_are_compared_with_the_stack_recorded_above_the_reference(tmp_path):
+    # one job's rows against its committed ones (workflow/reference/small/runs/{run}/metrics.csv,
+    # the run's environment.json beside it)
+    committed = _write(tmp_path / "reference" / "runs" / "r", "metrics.csv", _frame([90.0, 91.0]))
+    (committed / ENVIRONMENT_FILE).write_text(json.dumps(environment()))
+    fresh = _write(tmp_path / "fresh", "metrics.csv", _frame([90.0, 91.5], commit="bbb"))
+    changes = diff_results(fresh / "metrics.csv", committed / "metrics.csv", atol=0.0, rtol=0.0)
+    assert changes[["change", "fresh"]].to_dict("records") == [{"change": "accuracy moved", "fresh": 91.5}]
+    assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv")]) == 1  # same stack
+    (committed / ENVIRONMENT_FILE).write_text(json.dumps({**environment(), "cpu_capability": "OTHER"}))
+    assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv")]) == 0
+    _write(tmp_path / "fresh", "metrics.csv", _frame([90.0, 91.0], commit="bbb"))
+    assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv"),
+                 "--atol", "0", "--rtol", "0"]) == 0

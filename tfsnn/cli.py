@@ -111,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     nir_.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
     diff = sub.add_parser("diff-results", help="what moved between fresh result CSVs and reference ones")
-    diff.add_argument("fresh", help="folder of fresh CSVs, e.g. results/smoke")
-    diff.add_argument("reference", help="folder of reference CSVs, e.g. workflow/reference/smoke")
+    diff.add_argument("fresh", help="folder of fresh CSVs, e.g. results/smoke (or one fresh CSV)")
+    diff.add_argument("reference", help="folder of reference CSVs, e.g. workflow/reference/smoke (or one CSV)")
     diff.add_argument("--atol", type=float, default=1e-6, help="absolute tolerance of a value")
     diff.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance of a value")
     diff.add_argument("--update", action="store_true",

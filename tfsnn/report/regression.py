@@ -75,14 +75,17 @@ def _describe(row: pd.Series, keys) -> str:
 
 def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-6) -> pd.DataFrame:
     """Every change between the CSVs of ``reference_dir`` and those of the same name in
-    ``fresh_dir`` (a file missing from ``fresh_dir`` is a change)."""
+    ``fresh_dir`` (a file missing from ``fresh_dir`` is a change), or between two CSV files
+    (e.g. one job's fresh rows and its committed ones)."""
     fresh_dir, reference_dir = Path(fresh_dir), Path(reference_dir)
-    references = sorted(reference_dir.glob("*.csv"))
-    if not references:
-        raise ValueError(f"{reference_dir} holds no reference CSVs")
+    if reference_dir.is_file():
+        pairs = [(fresh_dir, reference_dir)]
+    else:
+        pairs = [(fresh_dir / path.name, path) for path in sorted(reference_dir.glob("*.csv"))]
+        if not pairs:
+            raise ValueError(f"{reference_dir} holds no reference CSVs")
     changes = []
-    for path in references:
-        fresh = fresh_dir / path.name
+    for fresh, path in pairs:
         if not fresh.is_file():
             changes.append({"file": path.name, "change": "file missing"})
             continue
@@ -107,9 +110,14 @@ def environment() -> dict:
 
 
 def reference_environment(reference_dir) -> dict | None:
-    """The stack ``reference_dir``'s CSVs were made on, or None where it was not recorded."""
-    path = Path(reference_dir) / ENVIRONMENT_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The stack ``reference_dir``'s CSVs were made on (its ``environment.json``; for a file, the
+    nearest one in its folder or above), or None where it was not recorded."""
+    reference_dir = Path(reference_dir)
+    folders = reference_dir.parents if reference_dir.is_file() else [reference_dir]
+    for folder in folders:
+        if (folder / ENVIRONMENT_FILE).is_file():
+            return json.loads((folder / ENVIRONMENT_FILE).read_text())
+    return None
 
 
 def update_references(fresh_dir, reference_dir) -> list[str]:
