@@ -1,6 +1,11 @@
-"""NIR export: a TFSNN written with nir.write and read back with nir.read runs (run_nir) to the
-model's own per-step outputs; the graph has the expected nodes, residual edges and LIF mapping."""
+"""NIR export: a TFSNN written with nir.write and read back with nir.read runs (run_nir, tfsnn's own
+reader, a test oracle) to the model's own per-step outputs; the graph has the expected nodes,
+residual edges and LIF mapping, and says each neuron's reset as the installed nir can (a hard reset
+in v_reset from nir 1.0.6 on, a subtractive one before; the rest in the node's metadata). External
+readers (sinabs, Norse): tests/test_nir_readers.py."""
 
+import contextlib
+import warnings
 from collections import Counter
 from types import SimpleNamespace
 
@@ -12,8 +17,12 @@ from torch import nn
 
 from tfsnn.analysis import export_nir, export_trained_nir, run_nir
 from tfsnn.analysis.event_driven import fold_batchnorm
+from tfsnn.analysis.nir_export import NIR_HAS_V_RESET
 from tfsnn.models import build
 from tfsnn.neuron import LIF, FiringRateMonitor
+
+# the exporter warns where the installed nir has no field for a neuron's reset (see nir_export)
+pytestmark = pytest.mark.filterwarnings("ignore:NIR export. nir .* has no field for the reset")
 
 DT = 1e-3
 
@@ -33,7 +42,7 @@ def _model(neuron: dict | None = None):
     return model
 
 
-@pytest.mark.parametrize("neuron", [{"kind": "lif"}, {"kind": "lif", "tau": 0.75}, {"kind": "if"}])
+@pytest.mark.parametrize("neuron", [{"kind": "lif"}, {"kind": "lif", "tau": 0.75}, {"kind": "if"}, {"kind": "iaf"}])
 def test_export_read_back_runs_to_the_model_outputs(neuron, tmp_path):
     model = _model(neuron)
     x = torch.rand(4, 3, 2, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 2
@@ -78,7 +87,11 @@ def test_graph_nodes_edges_and_lif_mapping():
     np.testing.assert_allclose(lif.r, 4.0)
     np.testing.assert_array_equal(lif.v_leak, 0.0)
     np.testing.assert_array_equal(lif.v_threshold, 1.0)
-    np.testing.assert_array_equal(lif.v_reset, 0.0)
+    if NIR_HAS_V_RESET:  # nir >= 1.0.6: the hard reset of Eq. 4 in the node's own field
+        np.testing.assert_array_equal(lif.v_reset, 0.0)
+    else:  # nir <= 1.0.5 (sinabs's): LIF nodes reset by subtraction; the hard reset is in the metadata
+        assert not hasattr(lif, "v_reset")
+    assert lif.metadata == {"reset": "zero"}
     assert lif.tau.shape == (4, 16, 16)
     conv = graph.nodes["blocks.0.conv1.0"]
     folded = fold_batchnorm(model).blocks[0].conv1[0]
@@ -87,6 +100,32 @@ def test_graph_nodes_edges_and_lif_mapping():
     spatial = 2 * 2  # 16 / 2 / 2 / 2
     np.testing.assert_allclose(head.weight, model.head[-1].weight.detach().numpy() / spatial)
     assert graph.metadata["dt"] == DT
+
+
+def test_iaf_and_if_nodes_and_the_reset_warning():
+    """An IAF layer (subtractive reset, several spikes per step) and an IF layer (hard reset) are both
+    NIR ``IF`` nodes, in the model's dtype; each says its reset where the installed nir can and in its
+    metadata always, and the export warns about the one the nir version cannot say."""
+    iaf_model = build("fc", 4, 5, hidden=(6,), neuron={"kind": "iaf", "v_threshold": 0.5})
+    if_model = build("fc", 4, 5, hidden=(6,), neuron={"kind": "if"})
+    with pytest.warns(UserWarning, match="subtractive reset") if NIR_HAS_V_RESET else _no_warning():
+        iaf_node = export_nir(iaf_model, input_shape=(5,)).nodes["blocks.0.neuron"]
+    with _no_warning() if NIR_HAS_V_RESET else pytest.warns(UserWarning, match="hard reset to 0"):
+        if_node = export_nir(if_model, input_shape=(5,)).nodes["blocks.0.neuron"]
+    assert isinstance(iaf_node, nir.IF) and isinstance(if_node, nir.IF)
+    assert iaf_node.metadata == {"reset": "subtract", "spikes": "multi", "v_min": -0.5}
+    assert if_node.metadata == {"reset": "zero"}
+    assert iaf_node.v_threshold.dtype == np.float32 and iaf_node.v_threshold.tolist() == [0.5] * 6
+    np.testing.assert_array_equal(iaf_node.r, 1 / DT)
+    if NIR_HAS_V_RESET:
+        np.testing.assert_array_equal(if_node.v_reset, 0.0)
+
+
+@contextlib.contextmanager
+def _no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
 
 
 def test_unsupported_layers_raise():

@@ -65,17 +65,33 @@ class DataConfig(_Strict):
 
 
 class NeuronConfig(_Strict):
-    kind: Literal["lif", "if", "relu"] = "lif"
+    """``kind``: ``lif`` (Eq. 1-4), ``if`` (no leak), ``iaf`` (Speck's neuron as sinabs runs it:
+    no leak, subtractive reset, several spikes per step, :class:`tfsnn.neuron.IAF`) or ``relu``
+    (the ANN twin). ``tau`` is the LIF's; ``h`` (the triangle surrogate's width, Eq. 6) and
+    ``backend`` are the LIF's and IF's (the IAF has sinabs's own surrogate and one implementation)."""
+
+    kind: Literal["lif", "if", "iaf", "relu"] = "lif"
     tau: float | None = Field(None, gt=0, le=1)
     v_threshold: float = Field(1.0, gt=0)
     h: float = Field(1.0, gt=0)
     detach_reset: bool = False
     backend: Literal["auto", "triton", "compiled", "fused", "autograd"] = "auto"
 
+    @model_validator(mode="after")
+    def _check_iaf(self):
+        if self.kind == "iaf":
+            unused = sorted(self.model_fields_set & {"tau", "h", "backend"})
+            if unused:
+                raise ValueError(f"{', '.join(unused)}: not an option of neuron kind 'iaf' (no leak; sinabs's "
+                                 "surrogate; one implementation)")
+        return self
+
     def factory_kwargs(self) -> dict:
         kwargs = self.model_dump(exclude_none=True)
         if self.kind != "lif":
             kwargs.pop("tau", None)
+        if self.kind == "iaf":
+            kwargs.pop("h"), kwargs.pop("backend")
         return kwargs
 
 

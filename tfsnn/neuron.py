@@ -31,19 +31,26 @@ compared in that dtype, so the spikes are identical in float64, float32, float16
 ``compiled`` and ``triton`` flatten each step in memory order, so a channels-last current gives
 channels-last spikes and gradients, without a copy. ``"auto"`` (the default) picks ``triton`` on
 CUDA and ``compiled`` on CPU where they can be built, else ``fused`` (see :func:`resolve_backend`).
+
+:class:`IAF` is the other neuron: Speck's, as sinabs simulates it (no leak, subtractive reset,
+several spikes per step); its equations are in its docstring. :class:`SpikingNeuron` is the base
+of every spiking layer here (what :class:`FiringRateMonitor` counts).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import shutil
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TriangleSpike", "surrogate_grad", "lif", "resolve_backend", "LIF", "IF", "FiringRateMonitor"]
+__all__ = ["TriangleSpike", "surrogate_grad", "lif", "resolve_backend", "SpikingNeuron", "LIF", "IF",
+           "exponential_grad", "MultiSpike", "iaf", "IAF", "FiringRateMonitor"]
 
 
 def surrogate_grad(v: torch.Tensor, v_threshold: float, h: float) -> torch.Tensor:
@@ -314,7 +321,12 @@ def lif(
     return _FusedLIF.apply(current, float(tau), v_threshold, float(h), bool(detach_reset), backend)
 
 
-class LIF(nn.Module):
+class SpikingNeuron(nn.Module):
+    """Base of the spiking layers (:class:`LIF`, :class:`IF`, :class:`IAF`): a module mapping input
+    currents ``[T, B, ...]`` to spikes (or spike counts) ``[T, B, ...]``."""
+
+
+class LIF(SpikingNeuron):
     """Multi-step LIF layer (Eq. 1-4, surrogate Eq. 6) on ``[T, B, ...]`` currents."""
 
     def __init__(
@@ -346,11 +358,125 @@ class IF(LIF):
         super().__init__(1.0, v_threshold, h, detach_reset, backend)
 
 
-class FiringRateMonitor:
-    """Counts spikes of every :class:`LIF` in a model while active (a context manager).
+# --- Speck's neuron: sinabs's IAF ----------------------------------------------------------------
 
-    ``rates()`` gives the mean firing rate (spikes per neuron per time step) of each LIF
-    module by name; ``rates(groups)`` pools them over named groups of module names, e.g. the
+
+def exponential_grad(v: torch.Tensor, v_threshold, width: float = 0.5) -> torch.Tensor:
+    """sinabs's ``SingleExponential`` surrogate (Shrestha and Orchard, 2018), the default of its
+    IAF: ``exp(-|v - v_threshold| / (width * v_threshold)) / (width * v_threshold)``."""
+    abs_width = v_threshold * width
+    return 1.0 / abs_width * torch.exp(-torch.abs(v - v_threshold) / abs_width)
+
+
+class MultiSpike(torch.autograd.Function):
+    """sinabs's ``MultiSpike``: ``floor(v / v_threshold)`` spikes where ``v > 0``, else none
+    (computed as sinabs does, ``(v > 0) * trunc(v / v_threshold)``), with the gradient of
+    :func:`exponential_grad` around the threshold (not around each multiple of it)."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor, v_threshold: torch.Tensor, width: float) -> torch.Tensor:
+        ctx.save_for_backward(v, v_threshold)
+        ctx.width = width
+        return ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        v, v_threshold = ctx.saved_tensors
+        return grad_spikes * exponential_grad(v, v_threshold, ctx.width), None, None
+
+
+def _iaf_bound(v_threshold: float, v_min: float | None, width: float) -> float:
+    """The lower bound ``v_min`` of an IAF (None: ``-v_threshold``), its parameters checked."""
+    if v_threshold <= 0:
+        raise ValueError(f"v_threshold must be > 0, got {v_threshold}")
+    if width <= 0:
+        raise ValueError(f"surrogate width must be > 0, got {width}")
+    v_min = -float(v_threshold) if v_min is None else float(v_min)
+    if v_min >= 0:
+        raise ValueError(f"v_min must be < 0, got {v_min}")
+    return v_min
+
+
+def iaf(
+    current: torch.Tensor,
+    v_threshold: float = 1.0,
+    v_min: float | None = None,
+    width: float = 0.5,
+    detach_reset: bool = False,
+    states: bool = False,
+):
+    """Spike counts ``[T, B, ...]`` of an :class:`IAF` layer driven by currents ``[T, B, ...]``
+    (equations there), differentiated by autograd step by step; with ``states=True`` also the
+    membrane potential after each step's reset and bound, ``u`` ``[T, B, ...]``.
+
+    ``v_min`` None is ``-v_threshold``; ``-inf`` leaves the potential unbounded below. The
+    threshold and bound are 0-dim tensors of the currents' dtype, and every op is the one sinabs
+    runs, in its order, so spikes and states equal sinabs's bit for bit in that dtype."""
+    if current.dim() < 2:
+        raise ValueError(f"iaf expects currents shaped [T, B, ...], got shape {tuple(current.shape)}")
+    v_min = _iaf_bound(v_threshold, v_min, width)
+    like = {"dtype": current.dtype, "device": current.device}
+    threshold = torch.tensor(float(v_threshold), **like)
+    bound = None if math.isinf(v_min) else torch.tensor(v_min, **like)
+    u = torch.zeros_like(current[0])
+    spikes, us = [], []
+    for i_t in current:
+        v = u + i_t
+        s = MultiSpike.apply(v, threshold, float(width))
+        u = v - (s.detach() if detach_reset else s) * threshold
+        if bound is not None:
+            u = F.relu(u - bound) + bound  # sinabs's min_v_mem, rounding as it does (not a clamp)
+        spikes.append(s)
+        us.append(u)
+    return (torch.stack(spikes), torch.stack(us)) if states else torch.stack(spikes)
+
+
+class IAF(SpikingNeuron):
+    """Speck's integrate-and-fire neuron as sinabs simulates it (``sinabs.layers.IAF`` with its
+    defaults, and the ``min_v_mem`` that ``sinabs.from_nir`` and the authors' Speck models set),
+    on ``[T, B, ...]`` currents. With ``u[-1] = 0``, threshold ``theta`` and, at every step::
+
+        v[t] = u[t-1] + I[t]                              (no leak: Eq. 1-2 with tau = 1)
+        s[t] = floor(v[t] / theta) if v[t] > 0, else 0     (MultiSpike: 0, 1, 2, ... spikes)
+        u[t] = max(v[t] - theta * s[t], v_min)             (MembraneSubtract, min_v_mem)
+
+    where the paper's LIF (Eq. 3-4) emits at most one spike and resets to 0. The charge above
+    the threshold is kept: with non-negative currents the count up to step ``t`` is
+    ``floor((I[0] + ... + I[t]) / theta)``, however the input is cut into steps (the LIF's is
+    not). ``v_min`` (default ``-theta``, what the authors' Speck models and ``sinabs.from_nir``
+    use; ``-inf``: no bound) bounds the potential below.
+
+    Backward (sinabs's default surrogate, ``SingleExponential``, not the triangle of Eq. 6)::
+
+        ds/dv = exp(-|v - theta| / (w theta)) / (w theta),  w = ``width`` = 0.5
+        du/dv = 1 - theta ds/dv  (through the reset; 1 with ``detach_reset``), 0 where u is bounded
+
+    The surrogate is the same single bump for every count (sinabs's default; its
+    ``PeriodicExponential`` repeats it at each multiple of theta).
+
+    A layer's output is a spike count per step, unbounded: a model of these neurons keeps
+    float inputs for its convs' backward (``model.compact_spikes`` does not apply).
+    """
+
+    def __init__(self, v_threshold: float = 1.0, v_min: float | None = None, width: float = 0.5,
+                 detach_reset: bool = False):
+        super().__init__()
+        self.v_threshold, self.v_min = v_threshold, _iaf_bound(v_threshold, v_min, width)
+        self.width, self.detach_reset = width, detach_reset
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        return iaf(current, self.v_threshold, self.v_min, self.width, self.detach_reset)
+
+    def extra_repr(self) -> str:
+        return f"v_threshold={self.v_threshold}, v_min={self.v_min}, width={self.width}, detach_reset={self.detach_reset}"
+
+
+class FiringRateMonitor:
+    """Counts spikes of every spiking layer (:class:`SpikingNeuron`: LIF, IF, IAF) in a model
+    while active (a context manager).
+
+    ``rates()`` gives the mean firing rate (spikes per neuron per time step; an :class:`IAF` may
+    emit several per step, so its rate may exceed 1) of each spiking module by name; ``rates(groups)`` pools them over named groups of module names, e.g. the
     blocks of a model (``model.block_neurons()``), as the energy model of A.3 needs.
     """
 
@@ -362,7 +488,7 @@ class FiringRateMonitor:
 
     def __enter__(self) -> "FiringRateMonitor":
         for name, module in self.model.named_modules():
-            if isinstance(module, LIF):
+            if isinstance(module, SpikingNeuron):
                 self._handles.append(module.register_forward_hook(self._recorder(name)))
         return self
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from tfsnn.models.layers import BasicBlock, ClassifierHead, ConvBNSpike, LinearSpike
 from tfsnn.models.tfsnn import TFSNN
-from tfsnn.neuron import IF, LIF
+from tfsnn.neuron import IAF, IF, LIF
 
 __all__ = ["build", "ARCHITECTURES", "neuron_factory"]
 
@@ -59,14 +59,16 @@ FC_PRESETS = {
     "fc-shd": {"hidden": (128, 128, 128), "tau": 0.9753},
 }
 
-NEURONS = {"lif": LIF, "if": IF, "relu": nn.ReLU}
+NEURONS = {"lif": LIF, "if": IF, "iaf": IAF, "relu": nn.ReLU}
+MULTI_SPIKE = {"iaf"}  # neurons whose output is a spike count per step, not 0/1
 
 
 def neuron_factory(kind: str = "lif", **params):
     """A zero-argument constructor of the neuron ``kind`` with ``params``.
 
     ``lif`` and ``if`` take ``tau`` (lif only), ``v_threshold``, ``h``, ``detach_reset``,
-    ``backend``. ``relu`` turns the network into its ANN twin (the compute floor of the
+    ``backend``; ``iaf`` (Speck's neuron as sinabs simulates it, :class:`tfsnn.neuron.IAF`) takes
+    ``v_threshold``, ``v_min``, ``width``, ``detach_reset``. ``relu`` turns the network into its ANN twin (the compute floor of the
     benchmarks: with a uniform ``T`` it runs the ANN on ``T*B`` images).
     """
     if kind not in NEURONS:
@@ -140,7 +142,8 @@ def build(
     set their own tau). ``hidden`` gives the fc widths (and overrides a preset's).
     ``compact_spikes`` keeps the spike input of every conv after the first as int8 for the
     backward pass (:class:`~tfsnn.models.layers.SpikeConv2d`; time steps up to 127): about 22%
-    less activation memory (ResNet-18 at T=6).
+    less activation memory (ResNet-18 at T=6); not for ``iaf`` neurons, whose spike counts per
+    step are unbounded.
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"model.name: unknown architecture {name!r}; choose from {ARCHITECTURES}")
@@ -154,7 +157,8 @@ def build(
         neuron.setdefault("tau", preset["tau"])
         hidden = preset["hidden"] if hidden is None else hidden
     make_neuron = neuron_factory(**neuron)
-    spike_convs = compact_spikes and neuron.get("kind", "lif") != "relu"  # convs fed by spikes
+    # convs fed by 0/1 spikes; an IAF's counts are unbounded, more than int8 holds
+    spike_convs = compact_spikes and neuron.get("kind", "lif") not in {"relu", *MULTI_SPIKE}
     if name in RESNETS:
         parts = _resnet(RESNETS[name], num_classes, in_channels, width, make_neuron, spike_convs)
     elif name == "vgg14":

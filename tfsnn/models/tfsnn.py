@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from tfsnn.models.layers import MAX_SPIKE_COUNT, SpikeConv2d
-from tfsnn.neuron import LIF
+from tfsnn.neuron import SpikingNeuron
 from tfsnn.temporal import TemporalConfig, transform
 
 __all__ = ["TFSNN"]
@@ -88,11 +88,11 @@ class TFSNN(nn.Module):
         return self.forward_steps(x, t).mean(0)
 
     def block_neurons(self) -> dict[str, list[str]]:
-        """Names of the LIF modules in each block (``block1`` .. ``blockN``; the stem counts in
+        """Names of the spiking neurons (LIF, IF, IAF) in each block (``block1`` .. ``blockN``; the stem counts in
         block 1 and the head in the last), for :class:`tfsnn.neuron.FiringRateMonitor`."""
         groups = {f"block{i + 1}": [] for i in range(len(self.blocks))}
         for name, module in self.named_modules():
-            if not isinstance(module, LIF):
+            if not isinstance(module, SpikingNeuron):
                 continue
             part, _, rest = name.partition(".")
             if part == "blocks":
