@@ -287,7 +287,8 @@ def test_a_claim_whose_source_is_not_run_says_so_beside_the_papers_effect(tmp_pa
                             not_run={"table8": "the scale lists no cifar-bresnet family"}).set_index("claim")
     assert card.loc["one-model-matches-sdt", "verdict"] == "holds"
     row = card.loc["deep-networks"]  # table8.csv does not exist: it was never read
-    assert row["verdict"] == "not run at this scale" and row["reason"] == "table8: the scale lists no cifar-bresnet family"
+    assert row["verdict"] == "not run at this scale"
+    assert row["reason"] == "table8: the scale lists no cifar-bresnet family"
     assert math.isnan(row["effect"]) and row["scale"] == "test"
     assert row["paper_effect"] > 0  # the paper's MTT - SDT on B-ResNet-50/72 (Table 8) is still shown
 
@@ -443,6 +444,7 @@ def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_sect
     assert "| x-mtt | 42.0 | 2.83 | 2 |" in text and "finished: 2 of 5" in text
     assert "| f | train | 2 | 1.50 | 1.44 | 60.0 |" in text
     readme = "intro\n<!-- s-results:begin -->\nold\n<!-- s-results:end -->\nrest\n"
-    assert replace_section(readme, "s-results", "new") == "intro\n<!-- s-results:begin -->\nnew\n<!-- s-results:end -->\nrest\n"
+    replaced = "intro\n<!-- s-results:begin -->\nnew\n<!-- s-results:end -->\nrest\n"
+    assert replace_section(readme, "s-results", "new") == replaced
     with pytest.raises(ValueError, match="markers"):
         replace_section("no markers", "s-results", "new")

@@ -34,8 +34,8 @@ added one, in nir 1.0.6, defaulting to 0):
 
 Whichever the installed nir cannot say is kept in the node's metadata (``reset``: ``"zero"`` or
 ``"subtract"``), with a warning, and read back by :func:`run_nir`; other readers go by their
-own reading of the node (sinabs subtracts, Norse resets to 0, whatever the version). An IAF node also records ``spikes = "multi"`` and its ``v_min``, which NIR has
-no field for either: sinabs reads every ``IF`` as its IAF with several spikes per step and
+own reading of the node (sinabs subtracts, Norse resets to 0, whatever the version). An IAF node
+also records ``spikes = "multi"`` and its ``v_min``, which NIR has no field for either: sinabs reads every ``IF`` as its IAF with several spikes per step and
 ``min_v_mem = -v_threshold``, which is the :class:`~tfsnn.neuron.IAF`'s default.
 
 The graph is the network at any uniform ``T``; a per-stage configuration (TTMs regroup time
@@ -237,7 +237,8 @@ def export_nir(model: TFSNN, path: str | os.PathLike | None = None, *, input_sha
         warnings.warn(
             f"NIR export: nir {version('nir')} has no field for the reset of {len(builder.unsaid)} neuron layer(s) "
             f"({builder.unsaid[0]}, ...): "
-            + ("their subtractive reset (IAF) is kept only in the nodes' metadata; a reader that follows this nir's IF resets to v_reset = 0"
+            + ("their subtractive reset (IAF) is kept only in the nodes' metadata; a reader that follows "
+               "this nir's IF resets to v_reset = 0"
                if NIR_HAS_V_RESET else
                "their hard reset to 0 (LIF/IF, Eq. 4) is kept only in the nodes' metadata; a reader that follows "
                "this nir's IF and LIF (as sinabs does) subtracts the threshold"),

@@ -68,8 +68,9 @@ def neuron_factory(kind: str = "lif", **params):
 
     ``lif`` and ``if`` take ``tau`` (lif only), ``v_threshold``, ``h``, ``detach_reset``,
     ``backend``; ``iaf`` (Speck's neuron as sinabs simulates it, :class:`tfsnn.neuron.IAF`) takes
-    ``v_threshold``, ``v_min``, ``width``, ``detach_reset``. ``relu`` turns the network into its ANN twin (the compute floor of the
-    benchmarks: with a uniform ``T`` it runs the ANN on ``T*B`` images).
+    ``v_threshold``, ``v_min``, ``width``, ``detach_reset``. ``relu`` turns the network into its
+    ANN twin (the compute floor of the benchmarks: with a uniform ``T`` it runs the ANN on ``T*B``
+    images).
     """
     if kind not in NEURONS:
         raise ValueError(f"model.neuron.kind: unknown neuron {kind!r}; choose from {sorted(NEURONS)}")
