@@ -35,8 +35,9 @@ added one, in nir 1.0.6, defaulting to 0):
 Whichever the installed nir cannot say is kept in the node's metadata (``reset``: ``"zero"`` or
 ``"subtract"``), with a warning, and read back by :func:`run_nir`; other readers go by their
 own reading of the node (sinabs subtracts, Norse resets to 0, whatever the version). An IAF node
-also records ``spikes = "multi"`` and its ``v_min``, which NIR has no field for either: sinabs reads every ``IF`` as its IAF with several spikes per step and
-``min_v_mem = -v_threshold``, which is the :class:`~tfsnn.neuron.IAF`'s default.
+also records ``spikes = "multi"`` and its ``v_min``, which NIR has no field for either: sinabs
+reads every ``IF`` as its IAF with several spikes per step and ``min_v_mem = -v_threshold``,
+which is the :class:`~tfsnn.neuron.IAF`'s default.
 
 The graph is the network at any uniform ``T``; a per-stage configuration (TTMs regroup time
 steps) has no NIR counterpart. Max pooling (VGG) and ReLU (ANN twins) are not exported: an error
