@@ -306,3 +306,22 @@ def test_firing_rate_monitor_counts_spikes():
     assert monitor.rates({"both": ["0", "1"]})["both"] == pytest.approx(0.5)
     net(current)  # outside the context nothing is recorded
     assert monitor.neuron_steps["0"] == 4
+
+
+def test_lif_step_is_eq_1_to_4_by_hand():
+    # tau 0.5, threshold 1: I = 0.8 -> v 0.8 (no spike, u 0.8); I = 0.7 -> v 0.4 + 0.7 = 1.1 (spike,
+    # u 0); I = 0.9 -> v 0.9 (no spike); the first step starts from u = 0 (None)
+    params = neuron.LIFParameters(tau=0.5, v_threshold=1.0)
+    u, trace = None, []
+    for current in (0.8, 0.7, 0.9):
+        s, v, u = neuron.lif_step(u, torch.tensor([current], dtype=torch.float64), params)
+        trace.append((s.item(), v.item(), u.item()))
+    assert trace == [(0.0, 0.8, 0.8), (1.0, pytest.approx(1.1), 0.0), (0.0, 0.9, 0.9)]
+    # v = threshold fires (Theta(0) = 1); the reset is differentiable through s unless detached
+    v = torch.tensor([1.0], requires_grad=True)
+    s, _, u = neuron.lif_step(None, v, params, lambda x: neuron.TriangleSpike.apply(x, 1.0, 1.0))
+    assert s.item() == 1.0
+    (grad,) = torch.autograd.grad(u.sum(), v)
+    assert grad.item() == pytest.approx(-1.0)  # du/dv = (1 - s) - v * ds/dv = 0 - 1 * 1 (Eq. 6 at the threshold)
+    s, _, u = neuron.lif_step(None, v, params, lambda x: neuron.TriangleSpike.apply(x, 1.0, 1.0), detach_reset=True)
+    assert torch.autograd.grad(u.sum(), v)[0].item() == 0.0  # du/dv = 1 - s

@@ -21,8 +21,10 @@ Four implementations compute the same thing (``backend=``):
   first use of each ``T`` compiles (seconds; cached on disk by inductor).
 - ``"triton"``: the same node with hand-written Triton kernels (:mod:`tfsnn.lif_triton`): one
   launch for all ``T`` steps, nothing to compile per ``T``; CUDA tensors only.
-- ``"autograd"``: the plain per-step loop, differentiated by autograd through
-  :class:`TriangleSpike`; the reference the others are tested against.
+- ``"autograd"``: the plain per-step loop of :func:`lif_step` (the one reference step, with its
+  parameter record :class:`LIFParameters`, that the event-driven simulation runs too),
+  differentiated by autograd through :class:`TriangleSpike`; the reference the others are
+  tested against.
 
 Every backend rounds as the reference's eager ops do: ``tau * u`` and then ``v`` to the currents'
 dtype (no fused multiply-add, no float32 membrane carried in a 16-bit run), with the threshold
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from dataclasses import dataclass
 import math
 import os
 import shutil
@@ -49,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TriangleSpike", "surrogate_grad", "lif", "resolve_backend", "SpikingNeuron", "LIF", "IF",
+__all__ = ["TriangleSpike", "surrogate_grad", "LIFParameters", "lif_step", "lif", "resolve_backend", "SpikingNeuron", "LIF", "IF",
            "exponential_grad", "MultiSpike", "iaf", "IAF", "FiringRateMonitor"]
 
 
@@ -74,14 +77,34 @@ class TriangleSpike(torch.autograd.Function):
         return grad_spike * surrogate_grad(v, ctx.v_threshold, ctx.h), None, None
 
 
+@dataclass(frozen=True)
+class LIFParameters:
+    """The parameters of the LIF of Eq. 1-4: leak ``tau`` (1: the IF, no leak) and
+    ``v_threshold``; the reset is Eq. 4's, to 0. Every LIF outside the fused kernels runs
+    :func:`lif_step` with one of these (the layers here, the event-driven simulation)."""
+
+    tau: float = 0.5
+    v_threshold: float = 1.0
+
+
+def lif_step(u: torch.Tensor | None, current: torch.Tensor, params: LIFParameters, spike=None,
+             detach_reset: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of Eq. 1-4 from the membrane ``u`` after the last step (None: the first step,
+    ``u = 0``): ``v = tau * u + I`` (Eq. 1, 2; two roundings, no fused multiply-add),
+    ``s = Theta(v - v_threshold)`` (Eq. 3; ``spike(v)``, e.g. :class:`TriangleSpike` for a
+    surrogate gradient), ``u' = v (1 - s)`` (Eq. 4; ``s`` a constant there with ``detach_reset``).
+    Returns ``(s, v, u')``."""
+    v = current if u is None else params.tau * u + current
+    s = (v >= params.v_threshold).to(v.dtype) if spike is None else spike(v)
+    return s, v, v * (1.0 - (s.detach() if detach_reset else s))
+
+
 def _lif_autograd(current, tau, v_threshold, h, detach_reset):
-    """Reference: Eq. 1-4 step by step, differentiated by autograd."""
-    u = torch.zeros_like(current[0])
-    spikes = []
+    """Reference: Eq. 1-4 step by step (:func:`lif_step`), differentiated by autograd."""
+    params = LIFParameters(tau, v_threshold)
+    u, spikes = None, []
     for i_t in current:
-        v = tau * u + i_t
-        s = TriangleSpike.apply(v, v_threshold, h)
-        u = v * (1.0 - (s.detach() if detach_reset else s))
+        s, _, u = lif_step(u, i_t, params, lambda v: TriangleSpike.apply(v, v_threshold, h), detach_reset)
         spikes.append(s)
     return torch.stack(spikes)
 

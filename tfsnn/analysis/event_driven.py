@@ -53,7 +53,7 @@ from tfsnn.data.catalog import dataset_info, read_splits, take_subsets
 from tfsnn.data.core import Recordings
 from tfsnn.data.events import DvsFrames
 from tfsnn.evaluate import accuracy
-from tfsnn.neuron import LIF
+from tfsnn.neuron import LIF, LIFParameters, lif_step
 from tfsnn.options import TimeStep
 
 __all__ = [
@@ -123,7 +123,7 @@ class StatefulLIF(nn.Module):
 
     def __init__(self, tau: float, v_threshold: float):
         super().__init__()
-        self.tau, self.v_threshold = tau, v_threshold
+        self.params = LIFParameters(tau, v_threshold)
         self.u: torch.Tensor | None = None
 
     def reset(self) -> None:
@@ -133,17 +133,12 @@ class StatefulLIF(nn.Module):
         spikes = torch.empty_like(current)
         u = self.u
         for t in range(current.shape[0]):
-            # two roundings, as the LIF's ``tau * u + I`` on any CPU (add(alpha=tau) is one fused
-            # multiply-add on AVX2/AVX-512 kernels, two roundings on others)
-            v = current[t] if u is None else torch.mul(u, self.tau).add_(current[t])
-            fired = v >= self.v_threshold
-            spikes[t].copy_(fired)
-            u = v.masked_fill(fired, 0.0)
+            spikes[t], _, u = lif_step(u, current[t], self.params)
         self.u = u
         return spikes
 
     def extra_repr(self) -> str:
-        return f"tau={self.tau}, v_threshold={self.v_threshold}"
+        return f"tau={self.params.tau}, v_threshold={self.params.v_threshold}"
 
 
 def bins_per_step(events: np.ndarray, steps: int, bin_us: float | None) -> int:
