@@ -491,7 +491,8 @@ class IAF(SpikingNeuron):
         return iaf(current, self.v_threshold, self.v_min, self.width, self.detach_reset)
 
     def extra_repr(self) -> str:
-        return f"v_threshold={self.v_threshold}, v_min={self.v_min}, width={self.width}, detach_reset={self.detach_reset}"
+        return (f"v_threshold={self.v_threshold}, v_min={self.v_min}, width={self.width}, "
+                f"detach_reset={self.detach_reset}")
 
 
 class FiringRateMonitor:
@@ -499,8 +500,8 @@ class FiringRateMonitor:
     while active (a context manager).
 
     ``rates()`` gives the mean firing rate (spikes per neuron per time step; an :class:`IAF` may
-    emit several per step, so its rate may exceed 1) of each spiking module by name; ``rates(groups)`` pools them over named groups of module names, e.g. the
-    blocks of a model (``model.block_neurons()``), as the energy model of A.3 needs.
+    emit several per step, so its rate may exceed 1) of each spiking module by name;
+    ``rates(groups)`` pools them over named groups of module names, e.g. the blocks of a model (``model.block_neurons()``), as the energy model of A.3 needs.
     """
 
     def __init__(self, model: nn.Module):
