@@ -501,7 +501,8 @@ class FiringRateMonitor:
 
     ``rates()`` gives the mean firing rate (spikes per neuron per time step; an :class:`IAF` may
     emit several per step, so its rate may exceed 1) of each spiking module by name;
-    ``rates(groups)`` pools them over named groups of module names, e.g. the blocks of a model (``model.block_neurons()``), as the energy model of A.3 needs.
+    ``rates(groups)`` pools them over named groups of module names, e.g. the blocks of a model
+    (``model.block_neurons()``), as the energy model of A.3 needs.
     """
 
     def __init__(self, model: nn.Module):
