@@ -52,8 +52,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TriangleSpike", "surrogate_grad", "LIFParameters", "lif_step", "lif", "resolve_backend", "SpikingNeuron", "LIF", "IF",
-           "exponential_grad", "MultiSpike", "iaf", "IAF", "FiringRateMonitor"]
+__all__ = ["TriangleSpike", "surrogate_grad", "LIFParameters", "lif_step", "lif", "resolve_backend", "SpikingNeuron",
+           "LIF", "IF", "exponential_grad", "MultiSpike", "iaf", "IAF", "FiringRateMonitor"]
 
 
 def surrogate_grad(v: torch.Tensor, v_threshold: float, h: float) -> torch.Tensor:
