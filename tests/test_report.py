@@ -448,3 +448,4 @@ def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_sect
     assert replace_section(readme, "s-results", "new") == replaced
     with pytest.raises(ValueError, match="markers"):
         replace_section("no markers", "s-results", "new")
+    assert summary_markdown(card, models, jobs, 5, "n", "f/flexibility.png").startswith("![accuracy against T](f/flex")

@@ -50,16 +50,18 @@ def _models(models: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_markdown(card: pd.DataFrame, models: pd.DataFrame, jobs: pd.DataFrame, planned_runs: int,
-                     note: str) -> str:
+                     note: str, figure: str = "") -> str:
     """Markdown of a scorecard (:func:`tfsnn.report.claims.scorecard`), the trained ``models``
     (:func:`tfsnn.report.claims.trained_models`) and the measured ``jobs``
     (:func:`tfsnn.report.cost.job_costs`), of ``planned_runs`` training runs the scale plans;
-    ``note``: what the numbers come from (data, commit, stack)."""
+    ``note``: what the numbers come from (data, commit, stack); ``figure``: the path of a figure
+    to show first (none if empty)."""
     costs = family_costs(jobs)
     costs = costs.assign(**{c: costs[c].map(lambda v: f"{v:.2f}") for c in ("wall_h", "cpu_h")},
                          longest_min=costs["longest_min"].map(lambda v: f"{v:.1f}"))
     trained = int((jobs["rule"] == "train").sum())
-    return (f"{note}\n\n**Training runs finished: {len(models)} of {planned_runs}.**\n\n"
+    shown = f"![accuracy against T]({figure})\n\n" if figure else ""
+    return (f"{shown}{note}\n\n**Training runs finished: {len(models)} of {planned_runs}.**\n\n"
             f"#### Scorecard\n\n{_table(_scorecard(card))}\n"
             f"#### Every model, at the T it was trained at\n\n{_table(_models(models))}\n"
             f"#### Measured cost (Snakemake `benchmark:` files of the {trained} trainings and the evaluations and "

@@ -94,7 +94,8 @@ sources = sorted(set(card["data_source"].dropna()) - {""})
 note = (f"Scale `{scale}`, from `workflow/reference/{scale}/` ({title}; data: the offline packs"
         + (f", {'; '.join(sources)}" if sources else "") + "); stack: "
         + ", ".join(f"{k} {v}" for k, v in stack.items()) + ".")
-summary = summary_markdown(card, models, jobs, len(finished), note)
+figure = reference / "figures" / "flexibility.png"
+summary = summary_markdown(card, models, jobs, len(finished), note, str(figure) if figure.is_file() else "")
 with atomic_path(reference / "summary.md") as tmp:
     tmp.write_text(summary + "\n")
 readme = Path("README.md")
