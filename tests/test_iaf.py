@@ -68,6 +68,10 @@ def test_bad_arguments_and_config():
     for field, value in (("tau", 0.5), ("h", 0.5), ("backend", "fused")):
         with pytest.raises(ValueError, match=f"{field}: not an option of neuron kind 'iaf'"):
             NeuronConfig(kind="iaf", **{field: value})
+    # a checkpoint keeps its config as a full dump (every field, at its default): it loads back
+    dumped = NeuronConfig(kind="iaf").model_dump(mode="json")
+    assert {"tau", "h", "backend"} <= set(dumped)
+    assert NeuronConfig(**dumped) == NeuronConfig(kind="iaf")
 
 
 def test_models_with_iaf_neurons(pack_dir):

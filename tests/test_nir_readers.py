@@ -17,7 +17,8 @@ the nodes in depth-first order from the input, not in topological order: in a re
 with a conv shortcut the block's second neuron runs before the shortcut conv has, on the branch
 alone, and the output is the last node visited (a shortcut conv's map). :func:`topological`
 reorders the executor's nodes, nothing else; the readers' own modules and their sum over
-incoming edges run unchanged.
+incoming edges run unchanged (:func:`tfsnn.analysis.nir_export.topological`, also what the speck
+analysis runs sinabs with).
 """
 
 import sys
@@ -30,6 +31,7 @@ from torch import nn
 
 from tfsnn.analysis import export_nir
 from tfsnn.analysis.event_driven import fold_batchnorm
+from tfsnn.analysis.nir_export import topological
 from tfsnn.data import load
 from tfsnn.models import build
 from tfsnn.neuron import IAF, LIF, iaf
@@ -74,20 +76,6 @@ def _model(kind: str) -> nn.Module:
 def _graph(model: nn.Module, tmp_path) -> nir.NIRGraph:
     export_nir(model, tmp_path / "model.nir", input_shape=(2, 34, 34))
     return nir.read(str(tmp_path / "model.nir"))
-
-
-def topological(net: nn.Module) -> nn.Module:
-    """``net`` (a nirtorch ``GraphExecutor``) with its nodes run in topological order (see the
-    module docstring)."""
-    order, done, pending = [], set(), list(net.execution_order)
-    while pending:
-        ready = [n for n in pending if all(s.name in done for s in net.graph.find_source_nodes_of(n))]
-        assert ready, "the graph has a cycle"
-        order += ready
-        done.update(n.name for n in ready)
-        pending = [n for n in pending if n.name not in done]
-    net.execution_order = order
-    return net
 
 
 def _recorded(model: nn.Module, kinds, run) -> dict[str, torch.Tensor]:

@@ -80,7 +80,10 @@ class NeuronConfig(_Strict):
     @model_validator(mode="after")
     def _check_iaf(self):
         if self.kind == "iaf":
-            unused = sorted(self.model_fields_set & {"tau", "h", "backend"})
+            # a value other than the default; a checkpoint's config (a full dump) names every field
+            fields = type(self).model_fields
+            unused = sorted(f for f in self.model_fields_set & {"tau", "h", "backend"}
+                            if getattr(self, f) != fields[f].default)
             if unused:
                 raise ValueError(f"{', '.join(unused)}: not an option of neuron kind 'iaf' (no leak; sinabs's "
                                  "surrogate; one implementation)")

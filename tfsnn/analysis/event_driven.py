@@ -1,8 +1,15 @@
-"""Event-driven deployment (Table 7; the later version's main claim): the weights of a TFSNN
-trained on frames, run on the raw event stream with no time-step clock, SDT vs MTT on N-MNIST.
+"""The paper's own LIF models without a clock: the weights of a TFSNN trained on frames, run on
+the raw event stream in fine time bins, the leak converted to the bin (``tfsnn analyze
+event_driven``).
 
-The paper runs the trained weights on the Speck2e chip. No chip is simulated here in detail;
-this module runs the same network the way an asynchronous chip sees its input, in software:
+Table 7 (the later version's deployment on the Speck2e chip) is no longer made from this: it is
+:mod:`tfsnn.analysis.speck`, the authors' route (Speck's IAF neuron, biases removed and
+fine-tuned, run in sinabs). What this module still answers is its own question: how much of the
+temporal flexibility of the paper's LIF networks (leak, hard reset, one spike per step: the
+neuron of every other table) survives when time steps give way to the events' own timing,
+where the leak has to be converted to the bins and a hard reset loses the charge over the
+threshold (an IAF keeps it and has no leak). This module runs the network the way an
+asynchronous chip sees its input, in software:
 
 - **BN folded** into the preceding conv / linear (:func:`fold_batchnorm`, exact in eval mode),
   as the authors' Speck code does; the folded BN shift becomes the layer's bias.

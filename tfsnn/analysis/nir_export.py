@@ -50,13 +50,13 @@ do not (sinabs's IAF is no hard reset). Norse (``norse.torch.from_nir``, in the 
 ``IF`` as a hard-reset IF: an ``if`` model's spikes come out as the model's own. Both go through
 nirtorch 2.0's ``nirtorch.load``, whose executor runs the nodes depth first, not in topological
 order: a residual block with a conv shortcut comes out wrong until its ``execution_order`` is
-sorted topologically (``tests/test_nir_readers.py`` shows how, and the comparisons). sinabs's LIF
-reader takes ``tau`` in time steps and ignores ``r``, Norse's ignores ``r``, so LIF graphs are
+sorted topologically (:func:`topological`; ``tests/test_nir_readers.py`` has the comparisons).
+sinabs's LIF reader takes ``tau`` in time steps and ignores ``r``, Norse's ignores ``r``, so LIF graphs are
 read faithfully by :func:`run_nir` only. Mapping a network onto a Speck board then goes through
 ``sinabs.backend.dynapcnn.DynapcnnNetwork(net, input_shape=(2, 34, 34), discretize=True)`` and
 samna, which tfsnn never imports (the ``samna`` release on PyPI, which sinabs requires, is a stub
-that pip-installs the real samna from another index when imported); biases should be removed
-first (see :mod:`tfsnn.analysis.event_driven`).
+that pip-installs the real samna from another index when imported); biases are removed and the
+network fine-tuned first, as the authors do (:mod:`tfsnn.analysis.speck`, docs/deployment.md).
 
 :func:`run_nir` is tfsnn's own reader of these graphs, kept as a test oracle: the only one that
 runs the LIF nodes the way they were exported (forward Euler, hard reset), and the check of an
@@ -82,7 +82,7 @@ from tfsnn.models.layers import BasicBlock, ConvBNSpike, LinearSpike
 from tfsnn.models.tfsnn import TFSNN
 from tfsnn.neuron import IAF, LIF
 
-__all__ = ["export_nir", "export_trained_nir", "run_nir", "NIR_HAS_V_RESET"]
+__all__ = ["export_nir", "export_trained_nir", "run_nir", "topological", "NIR_HAS_V_RESET"]
 
 # nir >= 1.0.6: IF, LIF and CubaLIF have a v_reset (a hard reset); before, they reset by subtraction
 NIR_HAS_V_RESET = "v_reset" in {f.name for f in dataclasses.fields(nir.IF)}
@@ -261,6 +261,25 @@ def export_trained_nir(trained, path: str | os.PathLike, dt: float = 1e-3) -> ni
     taken from its test data (what the workflow calls)."""
     sample = trained.datasets.test[0][0]
     return export_nir(trained.model, path, input_shape=tuple(sample.shape[-trained.model.input_rank:]), dt=dt)
+
+
+def topological(net: nn.Module) -> nn.Module:
+    """``net``, a nirtorch ``GraphExecutor`` (what ``sinabs.from_nir`` and ``norse.torch.from_nir``
+    return through nirtorch 2.0's ``nirtorch.load``), with its nodes run in topological order.
+    That executor runs them depth first from the input: in a residual block with a conv shortcut
+    the block's second neuron runs before the shortcut conv, on the branch alone, and the output
+    is the last node visited. Only the order changes; the readers' modules and their sum over
+    incoming edges run as they are. Returns ``net``."""
+    order, done, pending = [], set(), list(net.execution_order)
+    while pending:
+        ready = [n for n in pending if all(s.name in done for s in net.graph.find_source_nodes_of(n))]
+        if not ready:
+            raise ValueError("topological: the graph has a cycle")
+        order += ready
+        done.update(n.name for n in ready)
+        pending = [n for n in pending if n.name not in done]
+    net.execution_order = order
+    return net
 
 
 def _pair(value) -> tuple[int, int]:

@@ -55,7 +55,10 @@ def family_T(family):
 
 
 def _name_part(key, value):
-    """``key`` and ``value`` in a run's name (a list as its items joined by ``_``)."""
+    """``key`` and ``value`` in a run's name (a list as its items joined by ``_``, a dict as its
+    fields, e.g. ``neuron.kindiaf``)."""
+    if isinstance(value, dict):
+        return "-".join(_name_part(f"{key}.{k}", v) for k, v in sorted(value.items()))
     return f"{key}{'_'.join(map(str, value)) if isinstance(value, list | tuple) else value}"
 
 
@@ -94,7 +97,7 @@ def run(dataset, family, method, seed=0, model=None, train=None, **options):
     model_defaults = {k: f.default for k, f in ModelConfig.model_fields.items() if not f.is_required()}
     model = _changed(model, {**model_defaults, **experiment["model"]})
     train = _changed(train, experiment["train"])
-    parts = [*(f"{k}{v}" for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items())),
+    parts = [*(_name_part(k, v) for k, v in sorted(model.items())), *(f"{k}{v}" for k, v in sorted(options.items())),
              *(_name_part(k, v) for k, v in sorted(train.items()))]
     # a file name: a method named by module path (my_methods:Mine) becomes my_methods.Mine
     name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, *parts, f"seed{seed}"]))
