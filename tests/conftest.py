@@ -64,3 +64,17 @@ def tiny_trained(pack_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_trained")
     train(validate_config(tiny_config(pack_dir)), out, progress=False, device="cpu")
     return load_trained(out / "checkpoint.pt", device="cpu")
+
+
+def randomize_bn(model: torch.nn.Module, gamma: float = 0.5, span: float = 1.0, shift: float = 0.3) -> None:
+    """Random BN statistics (mean in [-0.5, 0.5), variance in [0.5, 1.5)) and affine parameters
+    (scale in [gamma, gamma + span), shift in [0, shift)), seeded, so every layer of a fresh
+    network fires; without biases the deepest layers need scales over 1."""
+    generator = torch.Generator().manual_seed(1)
+    for bn in model.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
+            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            bn.weight.data.copy_(torch.rand(n, generator=generator) * span + gamma)
+            bn.bias.data.copy_(torch.rand(n, generator=generator) * shift)

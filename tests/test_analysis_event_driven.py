@@ -17,7 +17,7 @@ from tfsnn.models.layers import ClassifierHead, ConvBNSpike
 from tfsnn.models.tfsnn import TFSNN
 from tfsnn.neuron import IF, LIF, lif
 
-from conftest import float64_copy, tiny_config
+from conftest import float64_copy, randomize_bn, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +34,9 @@ def nmnist_trained(pack_dir, tmp_path_factory):
     return load_trained(out / "checkpoint.pt", device="cpu")
 
 
-def _randomize_bn(model):
-    generator = torch.Generator().manual_seed(1)
-    for bn in model.modules():
-        if isinstance(bn, nn.BatchNorm2d):
-            n = bn.num_features
-            bn.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.weight.data.copy_(torch.rand(n, generator=generator) * 2 + 1)
-            bn.bias.data.copy_(torch.rand(n, generator=generator) * 0.5)
-
-
 def test_fold_batchnorm_gives_the_eval_outputs():
     model = build("resnet18", 10, 2, width=0.0625).double().eval()
-    _randomize_bn(model)
+    randomize_bn(model, gamma=1.0, span=2.0, shift=0.5)
     x = torch.rand(3, 4, 2, 16, 16, dtype=torch.float64) * 2
     folded = fold_batchnorm(model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())

@@ -36,6 +36,8 @@ from tfsnn.data import load
 from tfsnn.models import build
 from tfsnn.neuron import IAF, LIF, iaf
 
+from conftest import randomize_bn
+
 sinabs = pytest.importorskip("sinabs", reason="sinabs is not installed (pip install -e '.[deploy]'; the test "
                                               "extra has it)")
 import sinabs.layers as sl  # noqa: E402
@@ -62,14 +64,7 @@ def _model(kind: str) -> nn.Module:
     every layer fires on the frames."""
     torch.manual_seed(0)
     model = build("resnet18", 10, 2, width=0.125, neuron={"kind": kind}).eval()
-    generator = torch.Generator().manual_seed(1)
-    for bn in model.modules():
-        if isinstance(bn, nn.BatchNorm2d):
-            n = bn.num_features
-            bn.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.bias.data.copy_(torch.rand(n, generator=generator) * 0.3)
+    randomize_bn(model)
     return model
 
 

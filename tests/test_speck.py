@@ -36,7 +36,7 @@ from tfsnn.models.tfsnn import TFSNN
 from tfsnn.neuron import IAF
 from tfsnn.training import build_method
 
-from conftest import tiny_config
+from conftest import randomize_bn, tiny_config
 
 sinabs = pytest.importorskip("sinabs", reason="sinabs is not installed (pip install -e '.[deploy]'; the test "
                                               "extra has it)")
@@ -45,19 +45,6 @@ import sinabs.layers as sl  # noqa: E402
 assert "samna" not in sys.modules  # sinabs's chip backend (sinabs.backend.dynapcnn) is never imported
 
 pytestmark = pytest.mark.filterwarnings("ignore:nirtorch.load is being deprecated:DeprecationWarning")
-
-
-def _randomize_bn(model, shift=0.3, gamma=0.5):
-    """Random BN statistics and affine parameters (scale in [gamma, gamma + 1]); without biases a
-    network needs scales over 1 for its deepest layers to fire."""
-    generator = torch.Generator().manual_seed(1)
-    for bn in model.modules():
-        if isinstance(bn, nn.BatchNorm2d):
-            n = bn.num_features
-            bn.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
-            bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            bn.weight.data.copy_(torch.rand(n, generator=generator) + gamma)
-            bn.bias.data.copy_(torch.rand(n, generator=generator) * shift)
 
 
 def _events(times, x=0, y=0, p=1):
@@ -72,7 +59,7 @@ def _events(times, x=0, y=0, p=1):
 def test_remove_biases_folds_the_scale_and_drops_every_shift():
     torch.manual_seed(0)
     model = build("resnet18", 10, 2, width=0.0625, neuron={"kind": "iaf"}).double().eval()
-    _randomize_bn(model)
+    randomize_bn(model)
     model.head[-1].bias.data.fill_(0.7)
     deployed = remove_biases(model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in deployed.modules())
@@ -100,7 +87,7 @@ def test_remove_biases_folds_the_scale_and_drops_every_shift():
 def test_finetune_trains_the_weights_and_keeps_the_biases_out():
     torch.manual_seed(0)
     model = build("resnet18", 4, 2, width=0.0625, neuron={"kind": "iaf"})
-    _randomize_bn(model)
+    randomize_bn(model)
     deployed = remove_biases(model)
     before = {k: v.clone() for k, v in deployed.state_dict().items()}
     generator = torch.Generator().manual_seed(3)
@@ -201,7 +188,7 @@ def test_sinabs_and_tfsnn_spike_alike_on_nmnist_test_recordings(pack_dir, binnin
 
     torch.manual_seed(0)
     model = build("resnet18", 10, 2, width=0.125, neuron={"kind": "iaf"}).eval()
-    _randomize_bn(model, gamma=1.5)
+    randomize_bn(model, gamma=1.5)
     deployed = remove_biases(model)
     recordings = _nmnist_test(pack_dir, 6)
     if binning == "frames":
