@@ -78,3 +78,20 @@ def randomize_bn(model: torch.nn.Module, gamma: float = 0.5, span: float = 1.0, 
             bn.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
             bn.weight.data.copy_(torch.rand(n, generator=generator) * span + gamma)
             bn.bias.data.copy_(torch.rand(n, generator=generator) * shift)
+
+
+def record_outputs(model: torch.nn.Module, kinds, run) -> dict[str, list[torch.Tensor]]:
+    """The outputs of ``model``'s modules of ``kinds`` during ``run()``, one per call, by name (dots
+    as underscores, as NIR readers name a graph's nodes)."""
+    outputs, handles = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, kinds):
+            key = name.replace(".", "_")
+            handles.append(module.register_forward_hook(
+                lambda m, i, o, key=key: outputs.setdefault(key, []).append(o)))
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs

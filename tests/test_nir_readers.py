@@ -36,7 +36,7 @@ from tfsnn.data import load
 from tfsnn.models import build
 from tfsnn.neuron import IAF, LIF, iaf
 
-from conftest import randomize_bn
+from conftest import randomize_bn, record_outputs
 
 sinabs = pytest.importorskip("sinabs", reason="sinabs is not installed (pip install -e '.[deploy]'; the test "
                                               "extra has it)")
@@ -74,22 +74,8 @@ def _graph(model: nn.Module, tmp_path) -> nir.NIRGraph:
 
 
 def _recorded(model: nn.Module, kinds, run) -> dict[str, torch.Tensor]:
-    """The outputs of ``model``'s modules of ``kinds`` by name (dots as underscores, as the
-    readers name the graph's nodes) during ``run()``."""
-    outputs, handles = {}, []
-
-    def recorder(name):
-        return lambda module, inputs, output: outputs.__setitem__(name, output)
-
-    for name, module in model.named_modules():
-        if isinstance(module, kinds):
-            handles.append(module.register_forward_hook(recorder(name.replace(".", "_"))))
-    try:
-        run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outputs
+    """The last output of each of ``model``'s modules of ``kinds`` during ``run()``, by name."""
+    return {name: outputs[-1] for name, outputs in record_outputs(model, kinds, run).items()}
 
 
 def _tfsnn_run(model, frames):

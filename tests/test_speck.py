@@ -36,7 +36,7 @@ from tfsnn.models.tfsnn import TFSNN
 from tfsnn.neuron import IAF
 from tfsnn.training import build_method
 
-from conftest import randomize_bn, tiny_config
+from conftest import randomize_bn, record_outputs, tiny_config
 
 sinabs = pytest.importorskip("sinabs", reason="sinabs is not installed (pip install -e '.[deploy]'; the test "
                                               "extra has it)")
@@ -162,21 +162,6 @@ def _nmnist_test(pack_dir, n):
     return [splits["test"][i] for i in range(n)]
 
 
-def _recorded(model, kinds, run):
-    outputs, handles = {}, []
-    for name, module in model.named_modules():
-        if isinstance(module, kinds):
-            key = name.replace(".", "_")
-            handles.append(module.register_forward_hook(
-                lambda m, i, o, key=key: outputs.setdefault(key, []).append(o)))
-    try:
-        run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outputs
-
-
 @torch.no_grad()
 @pytest.mark.parametrize("binning", ["frames", "bins of 5 ms"])
 def test_sinabs_and_tfsnn_spike_alike_on_nmnist_test_recordings(pack_dir, binning):
@@ -201,8 +186,8 @@ def test_sinabs_and_tfsnn_spike_alike_on_nmnist_test_recordings(pack_dir, binnin
     B, n = bins.shape[:2]
     net = sinabs_network(deployed, (2, 34, 34), B)
     result = {}
-    theirs = _recorded(net, sl.IAFSqueeze, lambda: result.setdefault("out", sinabs_steps(net, bins, chunk)))
-    ours = _recorded(deployed, IAF, lambda: result.setdefault("ref", deployed.forward_steps(bins.transpose(0, 1), n)))
+    theirs = record_outputs(net, sl.IAFSqueeze, lambda: result.setdefault("out", sinabs_steps(net, bins, chunk)))
+    ours = record_outputs(deployed, IAF, lambda: result.setdefault("ref", deployed.forward_steps(bins.transpose(0, 1), n)))
     assert set(theirs) == set(ours) and len(ours) == 17
     for name, (spikes,) in ours.items():
         sinabs_spikes = torch.cat([s.unflatten(0, (B, -1)) for s in theirs[name]], 1).transpose(0, 1)
