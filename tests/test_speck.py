@@ -187,7 +187,8 @@ def test_sinabs_and_tfsnn_spike_alike_on_nmnist_test_recordings(pack_dir, binnin
     net = sinabs_network(deployed, (2, 34, 34), B)
     result = {}
     theirs = record_outputs(net, sl.IAFSqueeze, lambda: result.setdefault("out", sinabs_steps(net, bins, chunk)))
-    ours = record_outputs(deployed, IAF, lambda: result.setdefault("ref", deployed.forward_steps(bins.transpose(0, 1), n)))
+    ours = record_outputs(deployed, IAF,
+                          lambda: result.setdefault("ref", deployed.forward_steps(bins.transpose(0, 1), n)))
     assert set(theirs) == set(ours) and len(ours) == 17
     for name, (spikes,) in ours.items():
         sinabs_spikes = torch.cat([s.unflatten(0, (B, -1)) for s in theirs[name]], 1).transpose(0, 1)
