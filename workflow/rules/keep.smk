@@ -14,7 +14,7 @@ rule keep_results:
         runs=sorted({run for source in [*TABLES, *FIGURES] for run in runs_behind(source)}),
         families=sorted(SCALE["experiments"]),
         # the scorecard of a run in progress: every claim's sources made so far, and their models
-        not_run={source: NOT_RUN[source] for claim in CLAIMS for source in claim.sources if source in NOT_RUN},
+        not_run=CLAIMS_NOT_RUN,
         claim_runs={source: runs_behind(source) for source in CLAIM_SOURCES},
         reference=REFERENCE,
     conda:

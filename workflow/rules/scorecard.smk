@@ -4,6 +4,8 @@
 
 # the sources this scale makes (a claim with a source not run here: "not run at this scale")
 CLAIM_SOURCES = sorted({source for claim in CLAIMS for source in claim.sources} - set(NOT_RUN))
+# the claims' sources this scale does not make -> why
+CLAIMS_NOT_RUN = {source: NOT_RUN[source] for claim in CLAIMS for source in claim.sources if source in NOT_RUN}
 
 
 rule claims_scorecard:
@@ -13,7 +15,7 @@ rule claims_scorecard:
         metrics=sorted({metrics_of(run) for source in CLAIM_SOURCES for run in runs_behind(source)}),
         reference=REFERENCE,
     params:
-        not_run={source: NOT_RUN[source] for claim in CLAIMS for source in claim.sources if source in NOT_RUN},
+        not_run=CLAIMS_NOT_RUN,
     output:
         csv="results/{scale}/scorecard.csv",
         html=report("figures/{scale}/scorecard.html", category="Scorecard"),
