@@ -95,6 +95,9 @@ def test_balanced_subset_is_seeded():
     assert np.bincount(labels[a]).tolist() == [3, 3, 2, 2]
     with pytest.raises(DataError):
         balanced_subset(labels, 101, 0)
+    # N-MNIST's pack: its first 1,000 recordings hold 97 of class 0, so "1000" cannot be balanced
+    with pytest.raises(DataError, match="class 0 has 24 items, a balanced subset of 100 needs 25 .*null for all 100"):
+        balanced_subset(np.r_[np.zeros(24, int), np.repeat(np.arange(1, 4), 25), [1]], 100, 0)
 
 
 def test_nine_to_one_split_is_seeded_and_class_balanced():

@@ -91,7 +91,10 @@ def balanced_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     for c, n in zip(classes, per_class):
         members = np.flatnonzero(labels == c)
         if n > len(members):
-            raise DataError(f"class {c} has {len(members)} items, a balanced subset of {size} needs {n}")
+            raise DataError(
+                f"class {c} has {len(members)} items, a balanced subset of {size} needs {n} "
+                f"(a smaller size, or null for all {len(labels)} items)"
+            )
         picks.append(rng.choice(members, n, replace=False))
     return np.sort(np.concatenate(picks))
 
