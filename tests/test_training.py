@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tfsnn.io import TRAINING_STATE, CheckpointError, load_checkpoint, save_finished_checkpoint
 from tfsnn.data import load
 from tfsnn.models import build
 from tfsnn.training import METHODS, MTT, Method, Trainer, build_method, register, train_step
@@ -130,6 +131,18 @@ def test_resume_refuses_a_checkpoint_of_another_config(mnist_tiny, tmp_path):
     other.run_info["config_hash"] = "different"
     with pytest.raises(RuntimeError, match="was written by config test"):
         other.fit()
+
+
+def test_a_finished_checkpoint_keeps_what_evaluation_reads_and_refuses_to_resume(mnist_tiny, tmp_path):
+    make_trainer(mnist_tiny, tmp_path / "run", epochs=1).fit()
+    save_finished_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "kept" / "checkpoint.pt")
+    full, kept = (load_checkpoint(tmp_path / d / "checkpoint.pt") for d in ("run", "kept"))
+    assert set(full) - set(kept) == set(TRAINING_STATE)
+    assert all(torch.equal(v, kept["model"][k]) for k, v in full["model"].items())
+    assert kept["history"] == full["history"] and kept["config_hash"] == full["config_hash"]
+    assert (tmp_path / "kept" / "checkpoint.pt").stat().st_size < (tmp_path / "run" / "checkpoint.pt").stat().st_size
+    with pytest.raises(CheckpointError, match="without optimizer, scheduler, scaler: it evaluates but cannot resume"):
+        make_trainer(mnist_tiny, tmp_path / "kept", epochs=2).fit()
 
 
 def test_training_learns(mnist_tiny, tmp_path):

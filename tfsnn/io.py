@@ -35,6 +35,8 @@ SCHEMA_VERSION = 1
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 CHECKPOINT_FORMAT = "tfsnn-checkpoint/1"
+# what only resuming a training needs: a finished run is kept without it (about half its size)
+TRAINING_STATE = ("optimizer", "scheduler", "scaler")
 
 
 @contextmanager
@@ -85,6 +87,13 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {path} has format {found!r}, expected {CHECKPOINT_FORMAT!r}")
     return state
+
+
+def save_finished_checkpoint(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Write ``source`` to ``target`` without its ``TRAINING_STATE``: everything an evaluation or
+    analysis reads (weights, training BN statistics, epoch snapshots, history), nothing to resume."""
+    state = load_checkpoint(source)
+    save_checkpoint({k: v for k, v in state.items() if k not in TRAINING_STATE}, target)
 
 
 def _git(*args: str) -> str:

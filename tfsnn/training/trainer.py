@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from tfsnn.bn import batchnorms, calibrate
 from tfsnn.data import make_loader
 from tfsnn.evaluate import evaluate
-from tfsnn.io import CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
+from tfsnn.io import TRAINING_STATE, CheckpointError, load_checkpoint, save_checkpoint, with_provenance, write_csv
 from tfsnn.precision import autocast, grad_scaler, memory_format, resolve
 from tfsnn.training import distributed
 from tfsnn.training.methods import Method
@@ -187,6 +187,11 @@ class Trainer:
             raise CheckpointError(
                 f"{self.checkpoint_path} was written by config {state.get('config_hash')}, this run's config is "
                 f"{expected}: use another output folder or remove the checkpoint"
+            )
+        if missing := [k for k in TRAINING_STATE if k not in state]:
+            raise CheckpointError(
+                f"{self.checkpoint_path} is a finished run's checkpoint without {', '.join(missing)}: "
+                "it evaluates but cannot resume a training"
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -2,7 +2,8 @@
 resumes where this one stopped and a reader sees the results without running anything:
 
 - ``runs/{run}/``: each training run trained here (not one restored from there): its config,
-  checkpoint, per-epoch metrics, Snakemake benchmark and the stack it ran on. Rule train copies
+  checkpoint (without the optimizer state: :func:`tfsnn.io.save_finished_checkpoint`), per-epoch
+  metrics, Snakemake benchmark and the stack it ran on. Rule train copies
   a run from here instead of training it again when its config is byte-for-byte the same.
 - ``evals/`` and ``analyses/``: every evaluation and analysis CSV, with its benchmark (for the
   re-run check, ``tests/test_small_rerun.py``).
@@ -22,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from tfsnn.io import atomic_path, provenance, write_csv
+from tfsnn.io import atomic_path, provenance, save_finished_checkpoint, write_csv
 from tfsnn.report.claims import scorecard, trained_models
 from tfsnn.report.cost import job_costs
 from tfsnn.report.regression import environment, reference_environment, update_references
@@ -50,7 +51,8 @@ for run in snakemake.params.runs:  # noqa: F821
     keep(results / "benchmarks" / "train" / f"{run}.tsv", folder / "benchmark.tsv")
     with atomic_path(folder / "environment.json") as tmp:
         tmp.write_text(json.dumps(environment(), indent=2) + "\n")
-    keep(checkpoint, folder / "checkpoint.pt")  # last: a run counts as kept once its checkpoint is there
+    # last: a run counts as kept once its checkpoint is there
+    save_finished_checkpoint(checkpoint, folder / "checkpoint.pt")
     kept += 1
 print(f"kept {kept} training runs trained here", file=sys.stderr)
 
