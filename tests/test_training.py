@@ -141,6 +141,9 @@ def test_a_finished_checkpoint_keeps_what_evaluation_reads_and_refuses_to_resume
     assert all(torch.equal(v, kept["model"][k]) for k, v in full["model"].items())
     assert kept["history"] == full["history"] and kept["config_hash"] == full["config_hash"]
     assert (tmp_path / "kept" / "checkpoint.pt").stat().st_size < (tmp_path / "run" / "checkpoint.pt").stat().st_size
+    # the same state, the same bytes (a committed checkpoint changes only when its weights do)
+    save_finished_checkpoint(tmp_path / "run" / "checkpoint.pt", tmp_path / "again.pt")
+    assert (tmp_path / "again.pt").read_bytes() == (tmp_path / "kept" / "checkpoint.pt").read_bytes()
     with pytest.raises(CheckpointError, match="without optimizer, scheduler, scaler: it evaluates but cannot resume"):
         make_trainer(mnist_tiny, tmp_path / "kept", epochs=2).fit()
 

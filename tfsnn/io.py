@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -23,9 +24,12 @@ __all__ = [
     "SCHEMA_VERSION",
     "CHECKPOINT_FORMAT",
     "atomic_path",
+    "copy_atomic",
     "write_csv",
     "save_checkpoint",
     "load_checkpoint",
+    "save_finished_checkpoint",
+    "TRAINING_STATE",
     "CheckpointError",
     "provenance",
     "with_provenance",
@@ -56,6 +60,12 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+def copy_atomic(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy ``source`` to ``target`` through :func:`atomic_path`."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
@@ -66,10 +76,12 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    """Save ``state`` atomically; the same state gives the same bytes (written through a file
+    object, whose zip archive torch names ``archive``, not after the temporary file)."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, file)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tfsnn.io import atomic_path
+from tfsnn.io import atomic_path, copy_atomic
 
 __all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "ENVIRONMENT_FILE", "diff_frames", "diff_results",
            "environment", "reference_environment", "update_references"]
@@ -130,8 +129,7 @@ def update_references(fresh_dir, reference_dir) -> list[str]:
         raise ValueError(f"{fresh_dir} holds no result CSVs to make references of")
     names = [path.name for path in fresh]
     for path in fresh:
-        with atomic_path(reference_dir / path.name) as tmp:
-            shutil.copyfile(path, tmp)
+        copy_atomic(path, reference_dir / path.name)
     for stale in reference_dir.glob("*.csv"):
         if stale.name not in names:
             stale.unlink()

@@ -19,11 +19,10 @@ Every file is replaced atomically; rerunning it after more jobs finished adds th
 """
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from tfsnn.io import atomic_path, provenance, save_finished_checkpoint, write_csv
+from tfsnn.io import atomic_path, copy_atomic, provenance, save_finished_checkpoint, write_csv
 from tfsnn.report.claims import scorecard, trained_models
 from tfsnn.report.cost import job_costs
 from tfsnn.report.regression import environment, reference_environment, update_references
@@ -35,20 +34,15 @@ results, figures = Path(f"results/{scale}"), Path(f"figures/{scale}")
 reference = Path(f"workflow/reference/{scale}")
 
 
-def keep(source: Path, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
-
-
 kept = 0
 for run in snakemake.params.runs:  # noqa: F821
     checkpoint, log = results / "runs" / run / "checkpoint.pt", results / "logs" / "train" / f"{run}.log"
     if not checkpoint.is_file() or log.read_text().startswith("restored"):
         continue
     folder = reference / "runs" / run
-    keep(results / "configs" / f"{run}.yaml", folder / "config.yaml")
-    keep(results / "runs" / run / "metrics.csv", folder / "metrics.csv")
-    keep(results / "benchmarks" / "train" / f"{run}.tsv", folder / "benchmark.tsv")
+    copy_atomic(results / "configs" / f"{run}.yaml", folder / "config.yaml")
+    copy_atomic(results / "runs" / run / "metrics.csv", folder / "metrics.csv")
+    copy_atomic(results / "benchmarks" / "train" / f"{run}.tsv", folder / "benchmark.tsv")
     with atomic_path(folder / "environment.json") as tmp:
         tmp.write_text(json.dumps(environment(), indent=2) + "\n")
     # last: a run counts as kept once its checkpoint is there
@@ -59,18 +53,18 @@ print(f"kept {kept} training runs trained here", file=sys.stderr)
 for kind in ("evals", "analyses"):
     for csv in sorted((results / kind).glob("*/*.csv")):
         relative = csv.relative_to(results)
-        keep(csv, reference / relative)
+        copy_atomic(csv, reference / relative)
         benchmark = results / "benchmarks" / {"evals": "evaluate", "analyses": "analyze"}[kind] / \
             relative.relative_to(kind).with_suffix(".tsv")
         if benchmark.is_file():
-            keep(benchmark, (reference / relative).with_suffix(".tsv"))
+            copy_atomic(benchmark, (reference / relative).with_suffix(".tsv"))
 
 if any(results.glob("*.csv")):
     names = update_references(results, reference)
     print(f"kept {len(names)} result CSVs", file=sys.stderr)
 for rendered in sorted(figures.glob("*")):
     if rendered.suffix in (".pdf", ".png", ".html"):
-        keep(rendered, reference / "figures" / rendered.name)
+        copy_atomic(rendered, reference / "figures" / rendered.name)
 jobs = job_costs(reference, snakemake.params.families)  # noqa: F821
 write_csv(jobs, reference / "cost" / "jobs.csv")
 
