@@ -387,15 +387,26 @@ def test_job_costs_read_snakemakes_benchmark_files(tmp_path):
     assert summary.loc[("cifar-resnet18", "train"), "longest_min"] == pytest.approx(20.0)
 
 
-def test_comparison_marks_differences_within_noise(tmp_path):
-    rows = [provenance(label=label, method=label.lower(), seed=seed, config="6-6", accuracy=acc, dataset="cifar10")
-            for label, accs in [("MTT", [90.0, 92.0]), ("A", [90.5, 92.5]), ("B", [80.0, 80.2])]
+def test_comparison_judges_a_difference_by_its_t_interval_over_seeds_and_test_sets(tmp_path):
+    rows = [provenance(label=label, method=label.lower(), seed=seed, config="6-6", accuracy=acc, samples=2000,
+                       dataset="cifar10")
+            for label, accs in [("MTT", [90.0, 92.0, 91.0]), ("A", [90.5, 92.5, 91.5]), ("B", [80.0, 80.2, 80.4])]
             for seed, acc in enumerate(accs)]
     frame = comparison(pd.DataFrame(rows))
     verdicts = dict(zip(frame["label"], frame["verdict"]))
     assert verdicts == {"MTT": "", "A": "within noise", "B": "worse"}
+    # by hand, B: d = -10.8; se^2 = (0.2^2 + v_B) / 3 + (1^2 + v_MTT) / 3 with v the mean over seeds of
+    # 100^2 p (1 - p) / 2000; t_{0.975, 2} = 4.303
+    v_b = 1e4 * (0.8 * 0.2 + 0.802 * 0.198 + 0.804 * 0.196) / 3 / 2000
+    v_mtt = 1e4 * (0.9 * 0.1 + 0.92 * 0.08 + 0.91 * 0.09) / 3 / 2000
+    b = frame.set_index("label").loc["B"]
+    half = 4.302653 * math.sqrt((0.04 + v_b) / 3 + (1.0 + v_mtt) / 3)
+    assert (b["difference"], b["ci_low"], b["ci_high"]) == pytest.approx((-10.8, -10.8 - half, -10.8 + half))
     assert frame.set_index("label").loc["A", "difference"] == pytest.approx(0.5)
     assert frame["T"].tolist() == ["6", "6", "6"]
+    # two seeds: t with 1 degree of freedom (12.7) leaves even B's 10 points within the noise
+    two = comparison(pd.DataFrame([r for r in rows if r["seed"] < 2]))
+    assert dict(zip(two["label"], two["verdict"]))["B"] == "within noise"
     # merging the same rows from two users' files counts each seed once
     path = write(tmp_path, "rows.csv", rows)
     assert len(read_results([path, path])) == len(rows)
