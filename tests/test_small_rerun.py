@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tfsnn.io import load_checkpoint
 from tfsnn.report.regression import diff_frames, environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +47,13 @@ def workspace(tmp_path):
     shutil.copytree(ROOT / "workflow", repo / "workflow", ignore=other_runs)
     shutil.copytree(ROOT / "config", repo / "config")
     shutil.copy(ROOT / "Snakefile", repo / "Snakefile")
+    (repo / "README.md").write_text("before\n<!-- small-results:begin -->\nold\n<!-- small-results:end -->\nafter\n")
     return repo
 
 
-def snakemake(repo: Path, *config: str) -> None:
+def snakemake(repo: Path, *config: str, target: str = EVALUATION) -> None:
     done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--config", "scale=small", *config,
-                           "--", EVALUATION], cwd=repo, capture_output=True, text=True, timeout=1200,
+                           "--", target], cwd=repo, capture_output=True, text=True, timeout=1200,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -84,6 +86,22 @@ def test_the_cheapest_committed_run_trains_again_to_its_committed_rows(workspace
     assert not log.startswith("restored")  # it trained
     same_rows(workspace / METRICS, COMMITTED / "runs" / RUN / "metrics.csv", 10.0)
     same_rows(workspace / EVALUATION, COMMITTED / "evals" / RUN / "T100.csv", 10.0)
+
+    # kept, as a machine that trained it keeps it: the run (checkpoint without optimizer state), its
+    # evaluation, a scorecard of the claims still pending, and the README's section, only that
+    snakemake(workspace, target="keep_results")
+    kept = workspace / "workflow" / "reference" / "small"
+    assert (kept / "runs" / RUN / "config.yaml").read_bytes() == \
+        (workspace / f"results/small/configs/{RUN}.yaml").read_bytes()
+    assert "optimizer" not in load_checkpoint(kept / "runs" / RUN / "checkpoint.pt")
+    assert (kept / "evals" / RUN / "T100.csv").read_bytes() == (workspace / EVALUATION).read_bytes()
+    card = pd.read_csv(kept / "scorecard-partial.csv", keep_default_na=False).set_index("claim")
+    assert card.loc["sequence-table15", "verdict"] == "pending (not run yet)"
+    assert card.loc["early-exit", "verdict"] == "not run at this scale"
+    readme = (workspace / "README.md").read_text()
+    assert readme.startswith("before\n<!-- small-results:begin -->\n")
+    assert readme.endswith("<!-- small-results:end -->\nafter\n")
+    assert "fsdd-spikes-shd-fc-sdt-T100 |" in readme and "old" not in readme
 
 
 def test_the_restored_run_evaluates_to_its_committed_rows(workspace):
