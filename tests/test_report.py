@@ -354,6 +354,22 @@ def test_figures_show_the_mean_over_seeds(tmp_path):
         assert set(out["seed"]) == {0, 1} and (tmp_path / f"{kind}.png").stat().st_size > 0, kind
 
 
+def test_noise_figure_spaces_the_levels_evenly_and_labels_each():
+    import matplotlib.pyplot as plt
+
+    from tfsnn.report.figures import noise
+
+    levels = (0.0, 0.001, 0.002, 0.01)
+    data = pd.DataFrame([{"curve": c, "metric": "top1_acc", "sigma2": s2, "seed": 0, "value": v - 1000 * s2}
+                         for c, v in (("SDT", 40.0), ("MTT", 41.0)) for s2 in levels])
+    fig, ax = plt.subplots()
+    noise(data, ax)
+    assert list(ax.get_xticks()) == [0, 1, 2, 3]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.001", "0.002", "0.01"]
+    assert list(ax.lines[1].get_ydata()) == [41.0, 40.0, 39.0, 31.0]
+    plt.close(fig)
+
+
 def test_flexibility_figure_shows_each_training_over_seeds(tmp_path):
     from tfsnn.report.figures import draw
 

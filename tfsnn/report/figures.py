@@ -29,12 +29,17 @@ def combined(curves: dict[str, pd.DataFrame], fields: dict[str, dict] | None = N
 
 
 def noise(data: pd.DataFrame, ax, target: str = "weights", **_):
-    """Fig. 5 (weights) / Fig. 6 (inputs): mean accuracy over seeds and repeats, band from min to max."""
+    """Fig. 5 (weights) / Fig. 6 (inputs): mean accuracy over seeds and repeats, band from min to
+    max; the noise levels equally spaced, as the paper's bars."""
     data = data[data["metric"] == "top1_acc"]
+    levels = sorted(data["sigma2"].unique())
+    position = {level: i for i, level in enumerate(levels)}
     for label, rows in data.groupby("curve", sort=False):
         stats = rows.groupby("sigma2")["value"].agg(["mean", "min", "max"])
-        ax.plot(stats.index, stats["mean"], marker="o", label=label)
-        ax.fill_between(stats.index, stats["min"], stats["max"], alpha=0.25)
+        x = [position[level] for level in stats.index]
+        ax.plot(x, stats["mean"], marker="o", label=label)
+        ax.fill_between(x, stats["min"], stats["max"], alpha=0.25)
+    ax.set_xticks(range(len(levels)), [f"{level:g}" for level in levels])
     ax.legend(title="training")
     ax.set(xlabel=r"noise variance $\sigma^2$", ylabel="test accuracy (%)",
            title=f"Gaussian noise on the {target}: mean, min and max over seeds and repeats")
