@@ -6,6 +6,7 @@ mean over seeds, its band one standard deviation of the seeds (``SEEDS_BAND``)."
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -93,6 +94,7 @@ def bn_curves(data: pd.DataFrame, ax, **_):
     rows = data[data["metric"].isin(["test_acc", "test_acc_uncalibrated"])]
     rows = rows.assign(statistics=rows["metric"].map({"test_acc": "calibrated", "test_acc_uncalibrated": "training's"}))
     sns.lineplot(data=rows, x="epoch", y="value", hue="statistics", marker="o", errorbar=SEEDS_BAND, ax=ax)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel="test accuracy (%) at T_max", title="BN calibration along training")
 
 
