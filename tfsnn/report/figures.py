@@ -31,7 +31,8 @@ def combined(curves: dict[str, pd.DataFrame], fields: dict[str, dict] | None = N
 
 def noise(data: pd.DataFrame, ax, target: str = "weights", **_):
     """Fig. 5 (weights) / Fig. 6 (inputs): mean accuracy over seeds and repeats, band from min to
-    max; the noise levels equally spaced, as the paper's bars."""
+    max; the noise levels equally spaced and each labelled (on a linear axis a decade of them
+    would crowd at zero)."""
     data = data[data["metric"] == "top1_acc"]
     levels = sorted(data["sigma2"].unique())
     position = {level: i for i, level in enumerate(levels)}
