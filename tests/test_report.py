@@ -280,6 +280,32 @@ def test_claim_one_model_against_sdt_star_pairs_seeds(tmp_path):
     assert card["verdict"] == "no verdict (model near chance)" and "run-sdt-T2-1" in card["reason"]
 
 
+def test_claim_t_max_statistics_is_their_gap_to_recalculated_ones_over_the_T_both_have(tmp_path):
+    # per seed k: T_max statistics 40 + k at T=2, 3 (and a T=6 row the recalculated ones lack);
+    # recalculated 40.2 + k and 39.8 + k: the gap is 0 at every seed
+    def row(method, t, value, seed):
+        return {"table": "table12", "dataset": "cifar100", "method": method, "timestep": str(t), "metric": "top1_acc",
+                "value": value + seed, "seed": seed, "samples": 2000, "config_hash": f"mtt-{seed}", **provenance()}
+    rows = [row(label, t, v, k) for k in (0, 1, 2) for label, t, v in [
+        ("MTT (T=Tmax BN stats)", 2, 40.0), ("MTT (T=Tmax BN stats)", 3, 40.0), ("MTT (T=Tmax BN stats)", 6, 99.0),
+        ("MTT (recalculated BN stats)", 2, 40.2), ("MTT (recalculated BN stats)", 3, 39.8)]]
+    write(tmp_path, "table12.csv", rows)
+    claim = next(c for c in claims.CLAIMS if c.id == "t-max-statistics-serve")
+    models = models_frame({f"mtt-{k}": 40.0 for k in (0, 1, 2)})
+    card = claims.scorecard(tmp_path, [claim], models=models, reference=REFERENCE).iloc[0]
+    def s(acc):
+        return 100 * math.sqrt(acc / 100 * (1 - acc / 100) / 2000)
+    # no spread over seeds: the interval is the binomial bound alone (the two rows of one T share
+    # the model and the test images, and the bound treats them as independent)
+    v = [s(40 + k) ** 2 + ((s(40.2 + k) + s(39.8 + k)) / 2) ** 2 for k in (0, 1, 2)]
+    assert card["effect"] == pytest.approx(0.0, abs=1e-9) and card["n"] == 3
+    assert card["ci_high"] == pytest.approx(T2 * math.sqrt(np.mean(v) / 3))
+    assert card["verdict"] == "inconclusive" and card["replicates"] == "seeds 0, 1, 2 (mean over T = 2, 3)"
+    assert card["test"] == "one-sample t over seeds + binomial test error"
+    # the paper's Table 12, T = 2..5: (0 - 0.17 + 0.07 - 0.03) / 4
+    assert card["paper_effect"] == pytest.approx((80.21 - 80.21 + 81.06 - 81.23 + 81.51 - 81.44 + 81.82 - 81.85) / 4)
+
+
 def test_a_claim_whose_source_is_not_run_says_so_beside_the_papers_effect(tmp_path):
     models = table1_and_4(tmp_path, (0, 1, 2), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
     ran, skipped = (next(c for c in claims.CLAIMS if c.id == i) for i in ("one-model-matches-sdt", "deep-networks"))

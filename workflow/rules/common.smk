@@ -210,7 +210,7 @@ def seeds():
 
 
 def analysis_seeds():
-    """The seeds of the other experiments behind a claim (Tables 5-7 and 13, sections 4.2 and
+    """The seeds of the other experiments behind a claim (Tables 5-7, 12 and 13, sections 4.2 and
     5.3, Figs. 5, 6, 7A-C, 9): the scale's ``analysis_seeds`` if it names them, else seeds()."""
     return SCALE.get("analysis_seeds", SCALE["seeds"])
 
