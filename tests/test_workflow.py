@@ -29,11 +29,37 @@ def test_paper_scale_table1_dry_run():
     assert "results/paper/runs/cifar100-cifar-resnet19-sdt-T6-seed0/checkpoint.pt" in done.stdout
 
 
-@pytest.mark.parametrize("scale", ["small", "smoke"])
-def test_small_scales_name_their_stand_in(scale):
+@pytest.mark.parametrize("scale, family", [("small", "cifar-resnet18"), ("smoke", "cifar-resnet19")])
+def test_small_scales_name_their_stand_in(scale, family):
+    # CIFAR-10 stands in for CIFAR-100; at small scale the ResNet-18 family for the ResNet-19 one
     done = snakemake("-n", "--forceall", f"figures/{scale}/table1.pdf", "--config", f"scale={scale}")
     assert done.returncode == 0, done.stderr
-    assert f"results/{scale}/runs/cifar10-cifar-resnet19-sdt-T6-seed0/checkpoint.pt" in done.stdout
+    assert f"results/{scale}/runs/cifar10-{family}-sdt-T6-seed0/checkpoint.pt" in done.stdout
+
+
+def test_the_small_resnet19_tables_share_the_analyses_resnet18_models():
+    # Table 4's MTT models are Fig. 7B's g=1 ones and Table 12 analyses them: no ResNet-19 is trained
+    def trainings(*targets):
+        done = snakemake("-n", "--forceall", *targets, "--config", "scale=small")
+        assert done.returncode == 0, done.stderr
+        return set(re.findall(r"output: results/small/runs/(\S+)/checkpoint.pt", done.stdout))
+
+    table4 = trainings("figures/small/table4.pdf", "figures/small/table12.pdf")
+    assert {f"cifar10-cifar-resnet18-mtt-samples3-t_max6-t_min1-seed{s}" for s in (0, 1, 2)} <= table4
+    assert table4 <= trainings("figures/small/fig7B.pdf") | trainings("figures/small/table3.pdf")
+    assert not [run for run in trainings("all") if "resnet19" in run]
+
+
+def test_a_family_stand_in_that_the_scale_does_not_list_is_refused(tmp_path):
+    for item in ("Snakefile", "workflow", "config"):
+        source = ROOT / item
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
+    scale = tmp_path / "config" / "scales" / "small.yaml"
+    scale.write_text(scale.read_text().replace("cifar-resnet19: cifar-resnet18", "cifar-resnet19: cifar-resnet99"))
+    done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--config", "scale=small"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "family_stand_ins gives cifar-resnet19 the runs of cifar-resnet99" in done.stdout + done.stderr
 
 
 def test_schema_rejects_an_unknown_scale():
@@ -210,7 +236,7 @@ def test_the_small_scale_makes_the_claims_experiments_and_names_what_it_leaves_o
 
 
 def test_the_small_comparison_trains_nothing_of_its_own():
-    # its SDT, NMT and MTT are the ResNet-19 runs of Tables 1 and 4: the README's example adds one method
+    # its SDT, NMT and MTT are the runs of Tables 1 and 4: the README's example adds one method
     def trainings(*targets):
         done = snakemake("-n", "--forceall", *targets, "--config", "scale=small")
         assert done.returncode == 0, done.stderr

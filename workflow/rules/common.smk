@@ -38,6 +38,18 @@ def dataset_used(dataset):
     return SCALE["stand_ins"].get(dataset, dataset)
 
 
+def family_used(family):
+    """The experiment family whose runs serve ``family`` at this scale: the scale's
+    ``family_stand_ins`` entry, or ``family`` itself (every row names the model it ran)."""
+    return SCALE.get("family_stand_ins", {}).get(family, family)
+
+
+for _family, _used in SCALE.get("family_stand_ins", {}).items():
+    if _used not in SCALE["experiments"]:
+        raise ValueError(f"config/scales/{SCALE_NAME}.yaml: family_stand_ins gives {_family} the runs of "
+                         f"{_used}, which its experiments section does not list")
+
+
 def stand_in_note(dataset):
     """What every output row says about ``dataset``: the stand-in's name, or "" if none."""
     used = dataset_used(dataset)
@@ -69,8 +81,8 @@ NOT_RUN = {}
 
 
 def runs_here(family):
-    """Whether this scale runs experiment ``family`` (lists it under ``experiments``)."""
-    return family in SCALE["experiments"]
+    """Whether this scale runs experiment ``family`` (lists it, or its stand-in, under ``experiments``)."""
+    return family_used(family) in SCALE["experiments"]
 
 
 def _changed(fields, base):
@@ -85,10 +97,11 @@ def run(dataset, family, method, seed=0, model=None, train=None, **options):
     the family's, e.g. ``model={"granularity": 2}``, ``train={"epochs": 100}``; a field equal
     to the family's, or to tfsnn's default of a model field, changes nothing, so that run is the
     family's own); returns its name. A family the scale does not list gives a name that no
-    table or figure at this scale reads (table(), figure())."""
+    table or figure at this scale reads (table(), figure()); a family with a stand-in
+    (family_used()) gives the stand-in's run."""
     from tfsnn.config import ModelConfig
 
-    used = dataset_used(dataset)
+    used, family = dataset_used(dataset), family_used(family)
     if not runs_here(family):
         name = re.sub(r"[^A-Za-z0-9_.=-]", ".", "-".join([used, family, method, f"seed{seed}"]))
         NOT_RUN_RUNS.add(name)
