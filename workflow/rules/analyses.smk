@@ -133,10 +133,9 @@ table(
     "table12",
     "Table 12: MTT ResNet-19 on CIFAR-100 with T_max BN statistics and with statistics recalculated per T",
     [
-        tables.part(analysis_of(run("cifar100", "cifar-resnet19", "mtt", seed=seed, t_min=1, t_max=6, samples=3),
-                                "bn_statistics"),
-                    label, "cifar100", STAND_IN, select={"statistics": statistics}, metric=None, value="value")
-        for seed in SEEDS
+        tables.part(analysis, label, "cifar100", STAND_IN, select={"statistics": statistics}, metric=None,
+                    value="value")
+        for analysis in [analysis_of(r19("mtt", seed, t_min=1, t_max=6, samples=3), "bn_statistics") for seed in SEEDS]
         for label, statistics in [(labels.MTT_TMAX_BN, "T_max"), (labels.MTT_RECALCULATED_BN, "recalculated")]
     ],
 )
