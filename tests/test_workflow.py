@@ -50,6 +50,24 @@ def test_the_small_resnet19_tables_share_the_analyses_resnet18_models():
     assert not [run for run in trainings("all") if "resnet19" in run]
 
 
+def test_a_run_that_another_repeats_with_snapshots_is_copied_from_it():
+    # small Table 1's SDT T=6 and NMT runs train exactly as section 4.2's runs that also keep
+    # snapshots (train.save_epochs): rule train copies those instead of training twice
+    done = snakemake("-n", "-p", "--forceall", "figures/small/table1.pdf", "--config", "scale=small")
+    assert done.returncode == 0, done.stderr
+    for plain in ("sdt-T6", "nmt-samples3-t_max6-t_min1"):
+        for seed in (0, 1, 2):
+            twin = f"results/small/runs/cifar10-cifar-resnet18-{plain}-save_epochs0_1_2_3-seed{seed}"
+            assert (f"input: results/small/configs/cifar10-cifar-resnet18-{plain}-seed{seed}.yaml, "
+                    f"{twin}/checkpoint.pt") in done.stdout
+            assert f"copied from {twin} " in done.stdout
+    # a run with no such twin trains; at smoke scale no run has one
+    assert "elif [ -n '' ]" in done.stdout
+    smoke = snakemake("-n", "-p", "--forceall", "all", "--config", "scale=smoke")
+    assert smoke.returncode == 0, smoke.stderr
+    assert "copied from results/" not in smoke.stdout
+
+
 def test_a_family_stand_in_that_the_scale_does_not_list_is_refused(tmp_path):
     for item in ("Snakefile", "workflow", "config"):
         source = ROOT / item

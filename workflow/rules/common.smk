@@ -154,6 +154,26 @@ def committed_run(name):
     return str(folder) if config.get("reuse_committed", True) and (folder / "checkpoint.pt").is_file() else ""
 
 
+def snapshot_twin(name):
+    """The registered run that trains exactly as run ``name`` and also keeps its states along
+    training (``train.save_epochs``, which changes nothing in the training:
+    tests/test_training.py), or "" if none; rule train copies it instead of training again."""
+
+    def training(settings):
+        return {**settings, "train": {k: v for k, v in settings["train"].items() if k != "save_epochs"}}
+
+    if RUNS[name]["train"].get("save_epochs"):
+        return ""
+    twins = [other for other, settings in RUNS.items()
+             if other != name and settings["train"].get("save_epochs") and training(settings) == training(RUNS[name])]
+    return min(twins, default="")
+
+
+def snapshot_twin_outputs(wildcards):
+    twin = snapshot_twin(wildcards.run)
+    return [f"results/{wildcards.scale}/runs/{twin}/{kind}" for kind in ("checkpoint.pt", "metrics.csv")] if twin else []
+
+
 def partial_dir(wildcards, output):
     """Where `tfsnn train` writes (and resumes from) a run: named by its config's hash, so a
     changed config starts afresh instead of resuming another config's checkpoint."""

@@ -28,14 +28,19 @@ rule train_config:
 # ends. Partial folders of the run's earlier configs are removed.
 # A run committed under workflow/reference/{scale}/runs/{run}/ (rule keep_results) with this very
 # config is copied from there instead of trained again, unless `--config reuse_committed=false`.
+# Else a run whose training another run repeats while keeping snapshots (snapshot_twin(), e.g.
+# SDT T=6 of Table 1 at a scale whose ResNet-18 stands in for ResNet-19, and section 4.2's run)
+# is copied from that run: one training serves both.
 rule train:
     input:
-        "results/{scale}/configs/{run}.yaml",
+        config="results/{scale}/configs/{run}.yaml",
+        twin=snapshot_twin_outputs,
     output:
         checkpoint="results/{scale}/runs/{run}/checkpoint.pt",
         metrics="results/{scale}/runs/{run}/metrics.csv",
     params:
         committed=lambda wildcards: committed_run(wildcards.run),
+        twin=lambda wildcards, input: Path(input.twin[0]).parent if input.twin else "",
         partial=partial_dir,
         env=env_prefix(),
         # one process per GPU (DDP) when a training job asks for several
@@ -51,14 +56,18 @@ rule train:
     log:
         "results/{scale}/logs/train/{run}.log",
     shell:
-        "if [ -n '{params.committed}' ] && cmp -s {input} {params.committed}/config.yaml; then "
+        "if [ -n '{params.committed}' ] && cmp -s {input.config} {params.committed}/config.yaml; then "
         "echo 'restored from {params.committed} (trained there with this config)' > {log} && "
         "cp {params.committed}/metrics.csv {output.metrics} && "
         "cp {params.committed}/checkpoint.pt {output.checkpoint}; "
+        "elif [ -n '{params.twin}' ]; then "
+        "echo 'copied from {params.twin} (the same training, which also kept snapshots)' > {log} && "
+        "cp {params.twin}/metrics.csv {output.metrics} && "
+        "cp {params.twin}/checkpoint.pt {output.checkpoint}; "
         "else "
         "find $(dirname {params.partial}) -maxdepth 1 -name 'partial-*' ! -path {params.partial} "
         "-exec rm -rf {{}} + && "
-        "OMP_NUM_THREADS={threads} {params.env} {params.launcher} train --config {input} --out {params.partial} "
+        "OMP_NUM_THREADS={threads} {params.env} {params.launcher} train --config {input.config} --out {params.partial} "
         "--no-progress > {log} 2>&1 && "
         "cp {params.partial}/metrics.csv {output.metrics} && "
         "cp {params.partial}/checkpoint.pt {output.checkpoint}; "

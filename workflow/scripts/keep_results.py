@@ -1,7 +1,8 @@
 """Keep what this scale has finished in the repository (rule keep_results), so a new machine
 resumes where this one stopped and a reader sees the results without running anything:
 
-- ``runs/{run}/``: each training run trained here (not one restored from there): its config,
+- ``runs/{run}/``: each training run trained here (not one restored from there, nor one copied
+  from its snapshot twin, which is kept itself): its config,
   checkpoint (without the optimizer state: :func:`tfsnn.io.save_finished_checkpoint`), per-epoch
   metrics, Snakemake benchmark and the stack it ran on. Rule train copies
   a run from here instead of training it again when its config is byte-for-byte the same.
@@ -37,7 +38,7 @@ reference = Path(f"workflow/reference/{scale}")
 kept = 0
 for run in snakemake.params.runs:  # noqa: F821
     checkpoint, log = results / "runs" / run / "checkpoint.pt", results / "logs" / "train" / f"{run}.log"
-    if not checkpoint.is_file() or log.read_text().startswith("restored"):
+    if not checkpoint.is_file() or log.read_text().startswith(("restored", "copied")):
         continue
     folder = reference / "runs" / run
     copy_atomic(results / "configs" / f"{run}.yaml", folder / "config.yaml")
