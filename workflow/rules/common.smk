@@ -164,8 +164,9 @@ def snapshot_twin(name):
 
     if RUNS[name]["train"].get("save_epochs"):
         return ""
+    mine = training(RUNS[name])
     twins = [other for other, settings in RUNS.items()
-             if other != name and settings["train"].get("save_epochs") and training(settings) == training(RUNS[name])]
+             if settings["train"].get("save_epochs") and training(settings) == mine]
     return min(twins, default="")
 
 
