@@ -70,7 +70,11 @@ def test_update_records_the_stack_and_the_exit_status_follows_it(tmp_path, capsy
 
 def test_update_replaces_every_reference_csv(tmp_path):
     ref = _write(tmp_path / "ref", "stale.csv", _frame([1.0]))
-    assert update_references(_write(tmp_path / "fresh", "t.csv", _frame([90.0])), ref) == ["t.csv"]
+    # a run in progress keeps what it has not made again (an earlier machine's results) ...
+    assert update_references(_write(tmp_path / "fresh", "t.csv", _frame([90.0])), ref, prune=False) == ["t.csv"]
+    assert sorted(p.name for p in ref.iterdir()) == [ENVIRONMENT_FILE, "stale.csv", "t.csv"]
+    # ... a finished one replaces every reference
+    assert update_references(tmp_path / "fresh", ref) == ["t.csv"]
     assert sorted(p.name for p in ref.iterdir()) == [ENVIRONMENT_FILE, "t.csv"]
     with pytest.raises(ValueError, match="no result CSVs"):
         update_references(tmp_path / "empty", ref)

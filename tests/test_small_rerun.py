@@ -1,7 +1,7 @@
 """The small scale's committed results can be checked by anyone with the packs: its cheapest
 committed run (FSDD spikes, SDT at T=100, seed 0: a fully connected network, about 2 minutes)
 trained again from scratch and evaluated gives the committed rows, and restored from the
-commit, its evaluation again gives the committed one.
+commit and evaluated afresh, gives the committed evaluation again.
 
 Bitwise on the stack the run was made on (its ``environment.json``: torch build, CPU
 instruction set); on another stack PyTorch's kernels round differently and a retrained model
@@ -32,8 +32,8 @@ PACKS = Path(os.environ.get("TFSNN_PACKS", ROOT.parent / "shared" / "data"))
 
 @pytest.fixture
 def workspace(tmp_path):
-    """A copy of the workflow that holds only RUN of the committed runs, the packs at the
-    scale's ../shared/data."""
+    """A copy of the workflow that holds only RUN's checkpoint of the committed runs (the others'
+    metrics only), the packs at the scale's ../shared/data."""
     if not (COMMITTED / "runs" / RUN / "checkpoint.pt").is_file():
         pytest.fail(f"{COMMITTED / 'runs' / RUN} is not committed: the re-run check has nothing to check")
     repo = tmp_path / "repo"
@@ -41,10 +41,11 @@ def workspace(tmp_path):
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "data").symlink_to(PACKS.resolve(), target_is_directory=True)
 
-    def other_runs(folder, names):
-        return [n for n in names if Path(folder).name == "runs" and n != RUN]
+    def other_checkpoints(folder, names):
+        folder = Path(folder)
+        return [n for n in names if folder.parent.name == "runs" and folder.name != RUN and n == "checkpoint.pt"]
 
-    shutil.copytree(ROOT / "workflow", repo / "workflow", ignore=other_runs)
+    shutil.copytree(ROOT / "workflow", repo / "workflow", ignore=other_checkpoints)
     shutil.copytree(ROOT / "config", repo / "config")
     shutil.copy(ROOT / "Snakefile", repo / "Snakefile")
     (repo / "README.md").write_text("before\n<!-- small-results:begin -->\nold\n<!-- small-results:end -->\nafter\n")
@@ -88,24 +89,31 @@ def test_the_cheapest_committed_run_trains_again_to_its_committed_rows(workspace
     same_rows(workspace / EVALUATION, COMMITTED / "evals" / RUN / "T100.csv", 10.0)
 
     # kept, as a machine that trained it keeps it: the run (checkpoint without optimizer state), its
-    # evaluation, a scorecard of the claims still pending, and the README's section, only that
-    snakemake(workspace, target="keep_results")
+    # evaluation, a scorecard (the claims whose sources a machine made and committed judged, the
+    # others pending), and the README's section, only that
     kept = workspace / "workflow" / "reference" / "small"
+    (kept / "table15.csv").unlink(missing_ok=True)
+    snakemake(workspace, target="keep_results")
     assert (kept / "runs" / RUN / "config.yaml").read_bytes() == \
         (workspace / f"results/small/configs/{RUN}.yaml").read_bytes()
     assert "optimizer" not in load_checkpoint(kept / "runs" / RUN / "checkpoint.pt")
     assert (kept / "evals" / RUN / "T100.csv").read_bytes() == (workspace / EVALUATION).read_bytes()
     card = pd.read_csv(kept / "scorecard-partial.csv", keep_default_na=False).set_index("claim")
     assert card.loc["sequence-table15", "verdict"] == "pending (not run yet)"
+    assert (COMMITTED / "fig7C.csv").is_file()
+    assert card.loc["bn-calibration-needed", "verdict"] == "holds"
     assert card.loc["early-exit", "verdict"] == "not run at this scale"
     readme = (workspace / "README.md").read_text()
     assert readme.startswith("before\n<!-- small-results:begin -->\n")
     assert readme.endswith("<!-- small-results:end -->\nafter\n")
-    assert "fsdd-spikes-shd-fc-sdt-T100 |" in readme and "old" not in readme
+    assert "fsdd-spikes-shd-fc-sdt-T100 |" in readme and "\nold\n" not in readme
 
 
 def test_the_restored_run_evaluates_to_its_committed_rows(workspace):
+    # without its committed evaluation, which rule evaluate would restore instead of evaluating
+    (workspace / "workflow" / "reference" / "small" / "evals" / RUN / "T100.csv").unlink()
     snakemake(workspace)
+    assert not (workspace / f"results/small/logs/evaluate/{RUN}/T100.log").read_text().startswith("restored")
     assert (workspace / f"results/small/logs/train/{RUN}.log").read_text().startswith("restored from")
     assert (workspace / f"results/small/runs/{RUN}/checkpoint.pt").read_bytes() == \
         (COMMITTED / "runs" / RUN / "checkpoint.pt").read_bytes()

@@ -273,7 +273,7 @@ def test_granularity_one_is_the_mtt_run_itself():
     assert {f"cifar10-cifar-resnet18-mtt-granularity{g}-samples3-t_max6-t_min1-seed0" for g in (2, 4, 8)} <= runs
 
 
-def test_a_committed_run_is_copied_instead_of_trained(tmp_path):
+def test_a_committed_run_and_its_evaluations_are_copied_instead_of_made_again(tmp_path):
     for item in ("Snakefile", "workflow", "config"):
         source = ROOT / item
         if source.is_dir():
@@ -297,6 +297,22 @@ def test_a_committed_run_is_copied_instead_of_trained(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / f"results/smoke/runs/{run}/checkpoint.pt").read_bytes() == b"the committed checkpoint"
     assert (tmp_path / f"results/smoke/logs/train/{run}.log").read_text().startswith("restored from")
+    # its committed evaluation is restored beside it (evaluating the fake checkpoint would fail)
+    evaluation = f"evals/{run}/T6.csv"
+    (tmp_path / "workflow/reference/smoke" / evaluation).parent.mkdir(parents=True)
+    (tmp_path / "workflow/reference/smoke" / evaluation).write_text("T,value\n6,50.0\n")
+    done = workflow(f"results/smoke/{evaluation}")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / f"results/smoke/{evaluation}").read_text() == "T,value\n6,50.0\n"
+    assert (tmp_path / f"results/smoke/logs/evaluate/{run}/T6.log").read_text().startswith("restored from")
+    # a checkpoint trained here (not the committed one) is evaluated afresh
+    (tmp_path / f"results/smoke/runs/{run}/checkpoint.pt").write_bytes(b"another checkpoint")
+    planned = workflow("-n", "-p", "--forcerun", "evaluate", f"results/smoke/{evaluation}")
+    assert planned.returncode == 0, planned.stderr
+    assert f"cmp -s results/smoke/runs/{run}/checkpoint.pt workflow/reference/smoke/runs/{run}/checkpoint.pt" \
+        in planned.stdout
+    done = workflow("--forcerun", "evaluate", f"results/smoke/{evaluation}")
+    assert done.returncode != 0 and "tfsnn evaluate" in done.stderr
     # with reuse_committed=False (or another config), the job trains: it is given no committed run
     planned = workflow("-n", "-p", "--forcerun", "train", f"results/smoke/runs/{run}/checkpoint.pt",
                        "--config", "reuse_committed=False")

@@ -119,10 +119,10 @@ def reference_environment(reference_dir) -> dict | None:
     return None
 
 
-def update_references(fresh_dir, reference_dir) -> list[str]:
+def update_references(fresh_dir, reference_dir, prune: bool = True) -> list[str]:
     """Make ``fresh_dir``'s CSVs the references: copy each into ``reference_dir`` atomically,
-    then remove the references ``fresh_dir`` no longer has, and record this machine's stack
-    beside them. Returns the names copied."""
+    then (``prune``) remove the references ``fresh_dir`` no longer has, and record this
+    machine's stack beside them. Returns the names copied."""
     fresh_dir, reference_dir = Path(fresh_dir), Path(reference_dir)
     fresh = sorted(fresh_dir.glob("*.csv"))
     if not fresh:
@@ -130,7 +130,7 @@ def update_references(fresh_dir, reference_dir) -> list[str]:
     names = [path.name for path in fresh]
     for path in fresh:
         copy_atomic(path, reference_dir / path.name)
-    for stale in reference_dir.glob("*.csv"):
+    for stale in reference_dir.glob("*.csv") if prune else ():
         if stale.name not in names:
             stale.unlink()
     with atomic_path(reference_dir / ENVIRONMENT_FILE) as tmp:

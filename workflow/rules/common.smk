@@ -175,6 +175,21 @@ def snapshot_twin_outputs(wildcards):
     return [f"results/{wildcards.scale}/runs/{twin}/{kind}" for kind in ("checkpoint.pt", "metrics.csv")] if twin else []
 
 
+def committed_checkpoint(name):
+    """The committed checkpoint that rule train restores (or copies, via the snapshot twin) run
+    ``name`` from, or "" if none."""
+    folder = committed_run(name) or (snapshot_twin(name) and committed_run(snapshot_twin(name)))
+    return f"{folder}/checkpoint.pt" if folder else ""
+
+
+def committed_result(wildcards, output):
+    """The committed copy (workflow/reference/{scale}/...) of an evaluation or analysis CSV, if
+    its run has a committed checkpoint, else "": rules evaluate and analyze restore it when the
+    checkpoint they were given is byte-for-byte that one."""
+    committed = Path(str(output[0]).replace("results/", "workflow/reference/", 1))
+    return str(committed) if committed_checkpoint(wildcards.run) and committed.is_file() else ""
+
+
 def partial_dir(wildcards, output):
     """Where `tfsnn train` writes (and resumes from) a run: named by its config's hash, so a
     changed config starts afresh instead of resuming another config's checkpoint."""

@@ -76,6 +76,15 @@ rule train:
 
 # The checkpoints below are the DAG's own, trained from the user's config: a module:Class method
 # they name is the user's, so evaluations and analyses may import it (--trust-method).
+# An evaluation or analysis committed beside a committed run (rule keep_results) is copied from
+# there when the job's checkpoint is byte-for-byte the committed one (restored or copied by rule
+# train): on a new machine, nothing finished is computed again.
+RESTORE_COMMITTED_RESULT = (
+    "if [ -n '{params.committed}' ] && cmp -s {input} {params.checkpoint}; then "
+    "echo 'restored from {params.committed} (made there from this very checkpoint)' > {log} && "
+    "cp {params.committed} {output}; else "
+)
+
 rule evaluate:
     input:
         "results/{scale}/runs/{run}/checkpoint.pt",
@@ -83,6 +92,8 @@ rule evaluate:
         "results/{scale}/evals/{run}/{tag}.csv",
     params:
         arguments=evaluation_arguments,
+        committed=committed_result,
+        checkpoint=lambda wildcards: committed_checkpoint(wildcards.run),
         env=env_prefix(),
     threads: SCALE["resources"]["evaluate"]["threads"]
     resources:
@@ -95,8 +106,8 @@ rule evaluate:
     log:
         "results/{scale}/logs/evaluate/{run}/{tag}.log",
     shell:
-        "OMP_NUM_THREADS={threads} {params.env} tfsnn evaluate --checkpoint {input} --trust-method "
-        "{params.arguments} --out {output} > {log} 2>&1"
+        RESTORE_COMMITTED_RESULT + "OMP_NUM_THREADS={threads} {params.env} tfsnn evaluate --checkpoint {input} "
+        "--trust-method {params.arguments} --out {output} > {log} 2>&1; fi"
 
 
 rule analyze:
@@ -106,6 +117,8 @@ rule analyze:
         "results/{scale}/analyses/{run}/{analysis}-{tag}.csv",
     params:
         options=analysis_options,
+        committed=committed_result,
+        checkpoint=lambda wildcards: committed_checkpoint(wildcards.run),
         env=env_prefix(),
     wildcard_constraints:
         analysis=r"[a-z_]+",
@@ -121,8 +134,8 @@ rule analyze:
     log:
         "results/{scale}/logs/analyze/{run}/{analysis}-{tag}.log",
     shell:
-        "OMP_NUM_THREADS={threads} {params.env} tfsnn analyze {wildcards.analysis} --checkpoint {input} "
-        "--trust-method {params.options} --out {output} > {log} 2>&1"
+        RESTORE_COMMITTED_RESULT + "OMP_NUM_THREADS={threads} {params.env} tfsnn analyze {wildcards.analysis} "
+        "--checkpoint {input} --trust-method {params.options} --out {output} > {log} 2>&1; fi"
 
 
 # a trained network in NIR, for a neuromorphic chip's toolchain (e.g. sinabs.from_nir)

@@ -6,13 +6,15 @@ resumes where this one stopped and a reader sees the results without running any
   checkpoint (without the optimizer state: :func:`tfsnn.io.save_finished_checkpoint`), per-epoch
   metrics, Snakemake benchmark and the stack it ran on. Rule train copies
   a run from here instead of training it again when its config is byte-for-byte the same.
-- ``evals/`` and ``analyses/``: every evaluation and analysis CSV, with its benchmark (for the
-  re-run check, ``tests/test_small_rerun.py``).
+- ``evals/`` and ``analyses/``: every evaluation and analysis CSV made here (not one restored
+  from there), with its benchmark (for the re-run check, ``tests/test_small_rerun.py``). Rules
+  evaluate and analyze restore them beside a restored run.
 - the top-level result CSVs (tables, figures' data, scorecard) and ``environment.json``
   (:func:`tfsnn.report.regression.update_references`), the rendered ``figures/`` and
   ``cost/jobs.csv``, the measured time of every job kept (:func:`tfsnn.report.cost.job_costs`).
 - while the scale's run is in progress (no ``scorecard.csv`` yet), ``scorecard-partial.csv``:
-  the claims whose sources are made, judged; the others ``pending (not run yet)``.
+  the claims whose sources are made (here, or committed by an earlier machine's run: judged from
+  ``workflow/reference/{scale}/``), judged; the others ``pending (not run yet)``.
 - ``summary.md`` (:func:`tfsnn.report.summary.summary_markdown`), also written into README.md
   between its ``<!-- {scale}-results -->`` markers where it has them.
 
@@ -35,6 +37,17 @@ results, figures = Path(f"results/{scale}"), Path(f"figures/{scale}")
 reference = Path(f"workflow/reference/{scale}")
 
 
+def metrics_of(runs):
+    """The metrics.csv of each of ``runs`` that is finished: made here, else committed (its own
+    or, for a run copied from its snapshot twin, the twin's)."""
+    twins = snakemake.params.twins  # noqa: F821
+    found = []
+    for run in runs:
+        candidates = [results / "runs" / run, reference / "runs" / run, reference / "runs" / (twins.get(run) or run)]
+        found += [path for path in (folder / "metrics.csv" for folder in candidates) if path.is_file()][:1]
+    return found
+
+
 kept = 0
 for run in snakemake.params.runs:  # noqa: F821
     checkpoint, log = results / "runs" / run / "checkpoint.pt", results / "logs" / "train" / f"{run}.log"
@@ -51,18 +64,24 @@ for run in snakemake.params.runs:  # noqa: F821
     kept += 1
 print(f"kept {kept} training runs trained here", file=sys.stderr)
 
-for kind in ("evals", "analyses"):
+for kind, rule in (("evals", "evaluate"), ("analyses", "analyze")):
     for csv in sorted((results / kind).glob("*/*.csv")):
-        relative = csv.relative_to(results)
-        copy_atomic(csv, reference / relative)
-        benchmark = results / "benchmarks" / {"evals": "evaluate", "analyses": "analyze"}[kind] / \
-            relative.relative_to(kind).with_suffix(".tsv")
+        job = csv.relative_to(results / kind).with_suffix("")
+        log = results / "logs" / rule / f"{job}.log"
+        if log.is_file() and log.read_text().startswith("restored"):
+            continue
+        copy_atomic(csv, reference / kind / f"{job}.csv")
+        benchmark = results / "benchmarks" / rule / f"{job}.tsv"
         if benchmark.is_file():
-            copy_atomic(benchmark, (reference / relative).with_suffix(".tsv"))
+            copy_atomic(benchmark, reference / kind / f"{job}.tsv")
 
+# the scale's run complete (its scorecard made), committed CSVs it no longer makes go; before
+# that, those made on an earlier machine stay, and the scorecard judges them too
+complete = (results / "scorecard.csv").is_file()
 if any(results.glob("*.csv")):
-    names = update_references(results, reference)
+    names = update_references(results, reference, prune=complete)
     print(f"kept {len(names)} result CSVs", file=sys.stderr)
+
 for rendered in sorted(figures.glob("*")):
     if rendered.suffix in (".pdf", ".png", ".html"):
         copy_atomic(rendered, reference / "figures" / rendered.name)
@@ -70,22 +89,22 @@ jobs = job_costs(reference, snakemake.params.families)  # noqa: F821
 write_csv(jobs, reference / "cost" / "jobs.csv")
 
 claim_runs = snakemake.params.claim_runs  # noqa: F821
-if (results / "scorecard.csv").is_file():
+if complete:
     import pandas as pd
 
     card, title = pd.read_csv(results / "scorecard.csv", keep_default_na=False, na_values=[""]), "scorecard.csv"
     (reference / "scorecard-partial.csv").unlink(missing_ok=True)
 else:
     pending = {source: "its rows are not made yet: the scale's run is in progress"
-               for source in claim_runs if not (results / f"{source}.csv").is_file()}
+               for source in claim_runs if not (reference / f"{source}.csv").is_file()}
     made = [run for source, runs in claim_runs.items() if source not in pending for run in runs]
-    models = trained_models(sorted({results / "runs" / run / "metrics.csv" for run in made}))
-    card = scorecard(results, models=models, reference=snakemake.params.reference,  # noqa: F821
+    models = trained_models(metrics_of(sorted(set(made))))
+    card = scorecard(reference, models=models, reference=snakemake.params.reference,  # noqa: F821
                      not_run=snakemake.params.not_run, pending=pending, scale=scale)  # noqa: F821
     card, title = card.assign(**provenance()), "scorecard-partial.csv"
     write_csv(card, reference / title)
-finished = [results / "runs" / run / "metrics.csv" for run in snakemake.params.runs]  # noqa: F821
-models = trained_models([path for path in finished if path.is_file()])
+finished = metrics_of(snakemake.params.runs)  # noqa: F821
+models = trained_models(finished)
 stack = reference_environment(reference) or environment()
 sources = sorted(set(card["data_source"].dropna()) - {""})
 note = (f"Scale `{scale}`, from `workflow/reference/{scale}/` ({title}; data: the offline packs"
