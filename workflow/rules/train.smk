@@ -79,12 +79,6 @@ rule train:
 # An evaluation or analysis committed beside a committed run (rule keep_results) is copied from
 # there when the job's checkpoint is byte-for-byte the committed one (restored or copied by rule
 # train): on a new machine, nothing finished is computed again.
-RESTORE_COMMITTED_RESULT = (
-    "if [ -n '{params.committed}' ] && cmp -s {input} {params.checkpoint}; then "
-    "echo 'restored from {params.committed} (made there from this very checkpoint)' > {log} && "
-    "cp {params.committed} {output}; else "
-)
-
 rule evaluate:
     input:
         "results/{scale}/runs/{run}/checkpoint.pt",
@@ -106,8 +100,11 @@ rule evaluate:
     log:
         "results/{scale}/logs/evaluate/{run}/{tag}.log",
     shell:
-        RESTORE_COMMITTED_RESULT + "OMP_NUM_THREADS={threads} {params.env} tfsnn evaluate --checkpoint {input} "
-        "--trust-method {params.arguments} --out {output} > {log} 2>&1; fi"
+        "if [ -n '{params.committed}' ] && cmp -s {input} {params.checkpoint}; then "
+        "echo 'restored from {params.committed} (made there from this very checkpoint)' > {log} && "
+        "cp {params.committed} {output}; else "
+        "OMP_NUM_THREADS={threads} {params.env} tfsnn evaluate --checkpoint {input} --trust-method "
+        "{params.arguments} --out {output} > {log} 2>&1; fi"
 
 
 rule analyze:
@@ -134,8 +131,11 @@ rule analyze:
     log:
         "results/{scale}/logs/analyze/{run}/{analysis}-{tag}.log",
     shell:
-        RESTORE_COMMITTED_RESULT + "OMP_NUM_THREADS={threads} {params.env} tfsnn analyze {wildcards.analysis} "
-        "--checkpoint {input} --trust-method {params.options} --out {output} > {log} 2>&1; fi"
+        "if [ -n '{params.committed}' ] && cmp -s {input} {params.checkpoint}; then "
+        "echo 'restored from {params.committed} (made there from this very checkpoint)' > {log} && "
+        "cp {params.committed} {output}; else "
+        "OMP_NUM_THREADS={threads} {params.env} tfsnn analyze {wildcards.analysis} --checkpoint {input} "
+        "--trust-method {params.options} --out {output} > {log} 2>&1; fi"
 
 
 # a trained network in NIR, for a neuromorphic chip's toolchain (e.g. sinabs.from_nir)
