@@ -178,7 +178,7 @@ def snapshot_twin_outputs(wildcards):
 def committed_checkpoint(name):
     """The committed checkpoint that rule train restores (or copies, via the snapshot twin) run
     ``name`` from, or "" if none."""
-    folder = committed_run(name) or (snapshot_twin(name) and committed_run(snapshot_twin(name)))
+    folder = committed_run(name) or ((twin := snapshot_twin(name)) and committed_run(twin))
     return f"{folder}/checkpoint.pt" if folder else ""
 
 

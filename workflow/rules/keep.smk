@@ -14,7 +14,7 @@ rule keep_results:
         runs=sorted({run for source in [*TABLES, *FIGURES] for run in runs_behind(source)}),
         families=sorted(SCALE["experiments"]),
         # run -> the run it is copied from (rule train)
-        twins={run: snapshot_twin(run) for run in RUNS if snapshot_twin(run)},
+        twins={run: twin for run in RUNS if (twin := snapshot_twin(run))},
         # the scorecard of a run in progress: every claim's sources made so far, and their models
         not_run=CLAIMS_NOT_RUN,
         claim_runs={source: runs_behind(source) for source in CLAIM_SOURCES},

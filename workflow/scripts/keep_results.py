@@ -43,7 +43,8 @@ def metrics_of(runs):
     twins = snakemake.params.twins  # noqa: F821
     found = []
     for run in runs:
-        candidates = [results / "runs" / run, reference / "runs" / run, reference / "runs" / (twins.get(run) or run)]
+        candidates = [results / "runs" / run, reference / "runs" / run]
+        candidates += [reference / "runs" / twins[run]] if run in twins else []
         found += [path for path in (folder / "metrics.csv" for folder in candidates) if path.is_file()][:1]
     return found
 
