@@ -426,7 +426,10 @@ def test_job_costs_read_snakemakes_benchmark_files(tmp_path):
     summary = family_costs(jobs).set_index(["family", "rule"])
     assert summary.loc[("cifar-resnet18", "train"), "jobs"] == 2
     assert summary.loc[("cifar-resnet18", "train"), "wall_h"] == pytest.approx(0.5)
-    assert summary.loc[("cifar-resnet18", "train"), "longest_min"] == pytest.approx(20.0)
+    assert summary.loc[("cifar-resnet18", "train"), "longest_wall_min"] == pytest.approx(20.0)
+    assert summary.loc[("cifar-resnet18", "train"), "longest_cpu_min"] == pytest.approx(1199 / 60)
+    assert summary.loc[("all", ""), "jobs"] == 4
+    assert summary.loc[("all", ""), "cpu_h"] == pytest.approx((119 + 599 + 1199 + 29) / 3600)
 
 
 def test_comparison_judges_a_difference_by_its_t_interval_over_seeds_and_test_sets(tmp_path):
@@ -495,7 +498,8 @@ def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_sect
     assert "| a | 3.00 | 1.50 [0.50, 2.50] | points | 3 | > 0 | holds |" in text
     assert "| b |  |  | points |  | > 0 | not run at this scale |" in text
     assert "| x-mtt | 42.0 | 2.83 | 2 |" in text and "finished: 2 of 5" in text
-    assert "| f | train | 2 | 1.50 | 1.44 | 60.0 |" in text
+    assert "| f | train | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text and "| all |  | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text
+    assert "of the 2 trainings, 0 evaluations and 0 analyses kept" in text
     readme = "intro\n<!-- s-results:begin -->\nold\n<!-- s-results:end -->\nrest\n"
     replaced = "intro\n<!-- s-results:begin -->\nnew\n<!-- s-results:end -->\nrest\n"
     assert replace_section(readme, "s-results", "new") == replaced

@@ -107,6 +107,10 @@ def test_the_cheapest_committed_run_trains_again_to_its_committed_rows(workspace
     assert readme.startswith("before\n<!-- small-results:begin -->\n")
     assert readme.endswith("<!-- small-results:end -->\nafter\n")
     assert "fsdd-spikes-shd-fc-sdt-T100 |" in readme and "\nold\n" not in readme
+    # a run copied from its snapshot twin is the twin's training: listed once, under the twin
+    assert "| cifar10-cifar-resnet18-sdt-T6-save_epochs0_1_2_3 |" in readme
+    assert "| cifar10-cifar-resnet18-sdt-T6 |" not in readme
+    assert "Trained on torch_version " in readme and "| all |  |" in readme
 
 
 def test_the_restored_run_evaluates_to_its_committed_rows(workspace):

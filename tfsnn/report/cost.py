@@ -38,11 +38,16 @@ def job_costs(reference_dir: str | Path, families=()) -> pd.DataFrame:
 
 
 def family_costs(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Per family and rule: jobs, total wall hours, CPU hours and the longest job in minutes."""
-    grouped = jobs.groupby(["family", "rule"], sort=True)
-    return pd.DataFrame({
-        "jobs": grouped.size(),
-        "wall_h": grouped["wall_s"].sum() / 3600,
-        "cpu_h": grouped["cpu_s"].sum() / 3600,
-        "longest_min": grouped["wall_s"].max() / 60,
-    }).reset_index()
+    """Per family and rule, then a last row ``all``: jobs, total wall hours, CPU hours and the
+    longest job in wall and in CPU minutes (wall time also counts waiting for a core)."""
+    def costs(grouped):
+        return pd.DataFrame({
+            "jobs": grouped.size(),
+            "wall_h": grouped["wall_s"].sum() / 3600,
+            "cpu_h": grouped["cpu_s"].sum() / 3600,
+            "longest_wall_min": grouped["wall_s"].max() / 60,
+            "longest_cpu_min": grouped["cpu_s"].max() / 60,
+        }).reset_index()
+
+    total = costs(jobs.assign(family="all", rule="").groupby(["family", "rule"]))
+    return pd.concat([costs(jobs.groupby(["family", "rule"], sort=True)), total], ignore_index=True)

@@ -54,18 +54,19 @@ def summary_markdown(card: pd.DataFrame, models: pd.DataFrame, jobs: pd.DataFram
     """Markdown of a scorecard (:func:`tfsnn.report.claims.scorecard`), the trained ``models``
     (:func:`tfsnn.report.claims.trained_models`) and the measured ``jobs``
     (:func:`tfsnn.report.cost.job_costs`), of ``planned_runs`` training runs the scale plans;
-    ``note``: what the numbers come from (data, commit, stack); ``figure``: the path of a figure
+    ``note``: what the numbers come from (data, stack); ``figure``: the path of a figure
     to show first (none if empty)."""
     costs = family_costs(jobs)
     costs = costs.assign(**{c: costs[c].map(lambda v: f"{v:.2f}") for c in ("wall_h", "cpu_h")},
-                         longest_min=costs["longest_min"].map(lambda v: f"{v:.1f}"))
-    trained = int((jobs["rule"] == "train").sum())
+                         **{c: costs[c].map(lambda v: f"{v:.1f}") for c in ("longest_wall_min", "longest_cpu_min")})
+    count = jobs["rule"].value_counts()
     shown = f"![accuracy against T]({figure})\n\n" if figure else ""
     return (f"{shown}{note}\n\n**Training runs finished: {len(models)} of {planned_runs}.**\n\n"
             f"#### Scorecard\n\n{_table(_scorecard(card))}\n"
             f"#### Every model, at the T it was trained at\n\n{_table(_models(models))}\n"
-            f"#### Measured cost (Snakemake `benchmark:` files of the {trained} trainings and the evaluations and "
-            f"analyses done so far; 1 thread a job, 2 jobs at once)\n\n{_table(costs)}")
+            f"#### Measured cost (Snakemake `benchmark:` files of the {count.get('train', 0)} trainings, "
+            f"{count.get('evaluate', 0)} evaluations and {count.get('analyze', 0)} analyses kept; 1 thread a job, "
+            f"2 jobs at once)\n\n{_table(costs)}")
 
 
 def replace_section(text: str, name: str, body: str) -> str:

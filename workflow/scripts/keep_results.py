@@ -23,6 +23,7 @@ Every file is replaced atomically; rerunning it after more jobs finished adds th
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from tfsnn.io import atomic_path, copy_atomic, provenance, save_finished_checkpoint, write_csv
@@ -47,6 +48,11 @@ def metrics_of(runs):
         candidates += [reference / "runs" / twins[run]] if run in twins else []
         found += [path for path in (folder / "metrics.csv" for folder in candidates) if path.is_file()][:1]
     return found
+
+
+def stack_text(stack):
+    """A stack (torch version, CPU capability, machine) as words."""
+    return ", ".join(f"{key} {value}" for key, value in stack.items())
 
 
 kept = 0
@@ -104,15 +110,20 @@ else:
                      not_run=snakemake.params.not_run, pending=pending, scale=scale)  # noqa: F821
     card, title = card.assign(**provenance()), "scorecard-partial.csv"
     write_csv(card, reference / title)
-finished = metrics_of(snakemake.params.runs)  # noqa: F821
-models = trained_models(finished)
-stack = reference_environment(reference) or environment()
+
+# a run copied from its snapshot twin is the twin's training: counted and listed once, as the twin
+trainings = sorted({snakemake.params.twins.get(run, run) for run in snakemake.params.runs})  # noqa: F821
+models = trained_models(metrics_of(trainings))
+stacks = Counter(stack_text(json.loads(path.read_text())) for run in trainings
+                 if (path := reference / "runs" / run / "environment.json").is_file())
 sources = sorted(set(card["data_source"].dropna()) - {""})
 note = (f"Scale `{scale}`, from `workflow/reference/{scale}/` ({title}; data: the offline packs"
-        + (f", {'; '.join(sources)}" if sources else "") + "); stack: "
-        + ", ".join(f"{k} {v}" for k, v in stack.items()) + ".")
+        + (f", {'; '.join(sources)}" if sources else "") + "). "
+        + ("Trained on " + " and on ".join(f"{stack} ({n} runs)" for stack, n in sorted(stacks.items())) + "; "
+           if stacks else "")
+        + f"tables last made on {stack_text(reference_environment(reference) or environment())}.")
 figure = reference / "figures" / "flexibility.png"
-summary = summary_markdown(card, models, jobs, len(finished), note, str(figure) if figure.is_file() else "")
+summary = summary_markdown(card, models, jobs, len(trainings), note, str(figure) if figure.is_file() else "")
 with atomic_path(reference / "summary.md") as tmp:
     tmp.write_text(summary + "\n")
 readme = Path("README.md")
