@@ -1,11 +1,14 @@
 """Config validation, the CLI end to end on real MNIST, and clear errors with nothing written."""
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
 
 from tfsnn.cli import main
 from tfsnn.config import ConfigError, config_hash, load_config, validate_config
+from tfsnn.stack import fingerprint, stack_id, stack_text
 
 
 def base_config(pack_dir, **sections):
@@ -125,6 +128,10 @@ def test_cli_train_then_evaluate(tmp_path, pack_dir, capsys):
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics[metrics.metric == "test_acc"]["T"]) == {1, 3}
     assert (metrics.scale == "test").all() and (metrics.dataset == "mnist").all()
+    # beside it, the stack it ran on, which every row names too
+    stack = json.loads((out / "environment.json").read_text())
+    assert stack == fingerprint() and (metrics["stack"] == stack_text(stack)).all()
+    assert (metrics.stack_id == stack_id(stack)).all()
 
     csv = tmp_path / "eval.csv"
     assert main(["evaluate", "--checkpoint", str(out / "checkpoint.pt"), "--T", "2",

@@ -325,3 +325,18 @@ def test_lif_step_is_eq_1_to_4_by_hand():
     assert grad.item() == pytest.approx(-1.0)  # du/dv = (1 - s) - v * ds/dv = 0 - 1 * 1 (Eq. 6 at the threshold)
     s, _, u = neuron.lif_step(None, v, params, lambda x: neuron.TriangleSpike.apply(x, 1.0, 1.0), detach_reset=True)
     assert torch.autograd.grad(u.sum(), v)[0].item() == 0.0  # du/dv = 1 - s
+
+
+def test_the_compiled_lif_silences_torchs_no_cuda_runtime_notice(caplog):
+    # torch.utils.cpp_extension, imported by torch.compile's CPU kernels, warns "No CUDA runtime is
+    # found" on a machine with a CUDA build of torch and no GPU: a new user reads it as an error
+    import logging
+
+    from tfsnn import neuron
+
+    neuron._compiled(neuron._forward_scan)  # torch.compile wraps lazily: nothing is built here
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    with caplog.at_level(logging.WARNING):
+        logger.warning("No CUDA runtime is found, using CUDA_HOME='%s'", "/usr/local")
+        logger.warning("another warning")
+    assert [record.getMessage() for record in caplog.records] == ["another warning"]

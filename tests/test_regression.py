@@ -6,13 +6,16 @@ import pandas as pd
 import pytest
 
 from tfsnn.cli import main
-from tfsnn.report.regression import (ENVIRONMENT_FILE, diff_frames, diff_results, environment,
-                                     update_references)
+from tfsnn.report.regression import diff_frames, diff_results, stack_differences, update_references
+from tfsnn.stack import ENVIRONMENT_FILE, fingerprint, stack_text
+
+HERE = stack_text(fingerprint())
+ELSEWHERE = stack_text({**fingerprint(), "cpu": "vendor GenuineIntel family 6 model 143 stepping 8", "threads": "8"})
 
 
-def _frame(values, data_file="/work/shared/data/mnist.npz", commit="aaa"):
+def _frame(values, data_file="/work/shared/data/mnist.npz", commit="aaa", stack=HERE):
     return pd.DataFrame({"config": ["2-2", "4-4"][:len(values)], "accuracy": values,
-                         "data_file": data_file, "git_commit": commit, "scale": "smoke"})
+                         "data_file": data_file, "git_commit": commit, "scale": "smoke", "stack": stack})
 
 
 def test_equal_frames_do_not_change_and_provenance_is_ignored():
@@ -22,7 +25,8 @@ def test_equal_frames_do_not_change_and_provenance_is_ignored():
 
 def test_a_moved_value_is_named_with_its_row():
     changes = diff_frames(_frame([90.0, 91.5]), _frame([90.0, 91.0]), atol=0.1, rtol=0.0)
-    assert changes == [{"change": "accuracy moved", "reference": 91.0, "fresh": 91.5, "detail": "config=4-4"}]
+    assert changes == [{"change": "accuracy moved", "reference": 91.0, "fresh": 91.5, "detail": "config=4-4",
+                        "stack": ""}]
     assert diff_frames(_frame([90.0, 91.05]), _frame([90.0, 91.0]), atol=0.1, rtol=0.0) == []
 
 
@@ -47,10 +51,20 @@ def _write(folder, name, frame):
     return folder
 
 
+def test_a_moved_value_names_the_parts_of_the_two_rows_stacks_that_differ():
+    assert stack_differences(HERE, HERE) == ""
+    assert stack_differences(HERE, ELSEWHERE) == (
+        f"cpu: {fingerprint()['cpu']} -> vendor GenuineIntel family 6 model 143 stepping 8, "
+        f"threads: {fingerprint()['threads']} -> 8")
+    assert stack_differences("", HERE) == "not recorded"  # a row made before rows had a stack
+    [change] = diff_frames(_frame([90.0, 92.0], stack=ELSEWHERE), _frame([90.0, 91.0]), atol=0.0, rtol=0.0)
+    assert change["stack"].startswith("cpu: ")
+
+
 def test_update_records_the_stack_and_the_exit_status_follows_it(tmp_path, capsys):
     ref = tmp_path / "ref"
     update_references(_write(tmp_path / "old", "t.csv", _frame([90.0, 91.0])), ref)
-    assert json.loads((ref / ENVIRONMENT_FILE).read_text()) == environment()
+    assert json.loads((ref / ENVIRONMENT_FILE).read_text()) == fingerprint()
     _write(tmp_path / "same", "t.csv", _frame([90.0, 91.0]))
     _write(tmp_path / "moved", "t.csv", _frame([90.0, 92.0]))
     _write(tmp_path / "key_moved", "t.csv", _frame([90.0, 91.0]).assign(config=["2-2", "8-8"]))
@@ -59,10 +73,13 @@ def test_update_records_the_stack_and_the_exit_status_follows_it(tmp_path, capsy
     assert main(["diff-results", str(tmp_path / "moved"), str(ref)]) == 1  # same stack: values must match
     assert main(["diff-results", str(tmp_path / "key_moved"), str(ref)]) == 1  # ... and row keys
 
-    (ref / ENVIRONMENT_FILE).write_text(json.dumps({**environment(), "cpu_capability": "another ISA"}))
+    for name in ("moved", "key_moved", "new_row"):  # the same rows, made on another machine
+        frame = pd.read_csv(tmp_path / name / "t.csv", keep_default_na=False)
+        _write(tmp_path / name, "t.csv", frame.assign(stack=ELSEWHERE))
     capsys.readouterr()
     assert main(["diff-results", str(tmp_path / "moved"), str(ref)]) == 0  # another stack: values may move
-    assert "not counted as a change" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not counted as changes" in out and "cpu: " in out and "threads: " in out
     # a row key holding a result (a searched configuration, a verdict) may move with the values
     assert main(["diff-results", str(tmp_path / "key_moved"), str(ref)]) == 0
     assert main(["diff-results", str(tmp_path / "new_row"), str(ref)]) == 1  # ... the structure may not
@@ -80,17 +97,16 @@ def test_update_replaces_every_reference_csv(tmp_path):
         update_references(tmp_path / "empty", ref)
 
 
-def test_two_files_are_compared_with_the_stack_recorded_above_the_reference(tmp_path):
-    # one job's rows against its committed ones (workflow/reference/small/runs/{run}/metrics.csv,
-    # the run's environment.json beside it)
+def test_two_files_are_compared_row_by_row_with_the_stacks_they_record(tmp_path):
+    # one job's rows against its committed ones (workflow/reference/small/runs/{run}/metrics.csv)
     committed = _write(tmp_path / "reference" / "runs" / "r", "metrics.csv", _frame([90.0, 91.0]))
-    (committed / ENVIRONMENT_FILE).write_text(json.dumps(environment()))
     fresh = _write(tmp_path / "fresh", "metrics.csv", _frame([90.0, 91.5], commit="bbb"))
     changes = diff_results(fresh / "metrics.csv", committed / "metrics.csv", atol=0.0, rtol=0.0)
-    assert changes[["change", "fresh"]].to_dict("records") == [{"change": "accuracy moved", "fresh": 91.5}]
+    assert changes[["change", "fresh", "stack"]].to_dict("records") == [
+        {"change": "accuracy moved", "fresh": 91.5, "stack": ""}]
     assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv")]) == 1  # same stack
-    (committed / ENVIRONMENT_FILE).write_text(json.dumps({**environment(), "cpu_capability": "OTHER"}))
-    assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv")]) == 0
+    _write(tmp_path / "reference" / "runs" / "r", "metrics.csv", _frame([90.0, 91.0]).drop(columns="stack"))
+    assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv")]) == 0  # unrecorded
     _write(tmp_path / "fresh", "metrics.csv", _frame([90.0, 91.0], commit="bbb"))
     assert main(["diff-results", str(fresh / "metrics.csv"), str(committed / "metrics.csv"),
                  "--atol", "0", "--rtol", "0"]) == 0

@@ -273,6 +273,12 @@ def test_granularity_one_is_the_mtt_run_itself():
     assert {f"cifar10-cifar-resnet18-mtt-granularity{g}-samples3-t_max6-t_min1-seed0" for g in (2, 4, 8)} <= runs
 
 
+def _job_stats(dry_run: str) -> list[str]:
+    """The rows of a dry run's "Job stats" table: one per rule, then the total."""
+    rows = dry_run.split("Job stats:", 1)[1].splitlines()[3:]
+    return rows[:next((i for i, row in enumerate(rows) if not row.strip()), len(rows))]
+
+
 def test_a_committed_run_and_its_evaluations_are_copied_instead_of_made_again(tmp_path):
     for item in ("Snakefile", "workflow", "config"):
         source = ROOT / item
@@ -293,9 +299,11 @@ def test_a_committed_run_and_its_evaluations_are_copied_instead_of_made_again(tm
     (committed / "config.yaml").write_bytes((tmp_path / f"results/smoke/configs/{run}.yaml").read_bytes())
     (committed / "checkpoint.pt").write_bytes(b"the committed checkpoint")
     (committed / "metrics.csv").write_text("epoch,metric,value\n1,test_acc,50.0\n")
+    (committed / "environment.json").write_text('{"cpu": "the committed run\'s"}\n')
     done = workflow(f"results/smoke/runs/{run}/checkpoint.pt")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / f"results/smoke/runs/{run}/checkpoint.pt").read_bytes() == b"the committed checkpoint"
+    assert (tmp_path / f"results/smoke/runs/{run}/environment.json").read_text() == '{"cpu": "the committed run\'s"}\n'
     assert (tmp_path / f"results/smoke/logs/train/{run}.log").read_text().startswith("restored from")
     # its committed evaluation is restored beside it (evaluating the fake checkpoint would fail)
     evaluation = f"evals/{run}/T6.csv"
@@ -307,14 +315,18 @@ def test_a_committed_run_and_its_evaluations_are_copied_instead_of_made_again(tm
     assert (tmp_path / f"results/smoke/logs/evaluate/{run}/T6.log").read_text().startswith("restored from")
     # a checkpoint trained here (not the committed one) is evaluated afresh
     (tmp_path / f"results/smoke/runs/{run}/checkpoint.pt").write_bytes(b"another checkpoint")
-    planned = workflow("-n", "-p", "--forcerun", "evaluate", f"results/smoke/{evaluation}")
+    # (--forcerun takes several values: in the --opt=value form it cannot swallow the target)
+    planned = workflow("-n", "-p", "--forcerun=evaluate", f"results/smoke/{evaluation}")
     assert planned.returncode == 0, planned.stderr
     assert f"cmp -s results/smoke/runs/{run}/checkpoint.pt workflow/reference/smoke/runs/{run}/checkpoint.pt" \
         in planned.stdout
-    done = workflow("--forcerun", "evaluate", f"results/smoke/{evaluation}")
-    assert done.returncode != 0 and "tfsnn evaluate" in done.stderr
+    assert [line.split()[0] for line in _job_stats(planned.stdout)] == ["evaluate", "total"]
+    done = workflow("--forcerun=evaluate", f"results/smoke/{evaluation}")
+    # the one job, the evaluation of the fake checkpoint, is what fails
+    assert done.returncode != 0 and "Error in rule evaluate" in done.stderr and "tfsnn evaluate" in done.stderr
+    assert "Error in rule train" not in done.stderr
     # with reuse_committed=False (or another config), the job trains: it is given no committed run
-    planned = workflow("-n", "-p", "--forcerun", "train", f"results/smoke/runs/{run}/checkpoint.pt",
+    planned = workflow("-n", "-p", "--forcerun=train", f"results/smoke/runs/{run}/checkpoint.pt",
                        "--config", "reuse_committed=False")
     assert planned.returncode == 0, planned.stderr
     assert "if [ -n '' ]" in planned.stdout and "tfsnn train" in planned.stdout

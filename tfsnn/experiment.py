@@ -15,6 +15,7 @@ from tfsnn.evaluate import evaluate
 from tfsnn.io import CheckpointError, load_checkpoint, with_provenance
 from tfsnn.models import build
 from tfsnn.precision import ANALYSIS_PRECISION, autocast, memory_format
+from tfsnn.stack import record
 from tfsnn.training import Trainer, build_method, distributed
 
 __all__ = ["load_data", "build_model", "run_info", "train", "Trained", "load_trained", "evaluate_checkpoint"]
@@ -48,7 +49,8 @@ def run_info(config: Config, datasets: tfdata.Datasets) -> dict:
 
 
 def train(config: Config, out_dir: str | Path, progress: bool = True, device=None) -> pd.DataFrame:
-    """Train as ``config`` says into ``out_dir`` (resuming if a checkpoint is there); under
+    """Train as ``config`` says into ``out_dir`` (resuming if a checkpoint is there), beside the
+    stack fingerprint it runs on (``environment.json``, :func:`tfsnn.stack.record`); under
     ``torchrun``, data-parallel with one process per GPU (:mod:`tfsnn.training.distributed`)."""
     datasets = load_data(config)
     torch.manual_seed(config.seed)
@@ -56,6 +58,8 @@ def train(config: Config, out_dir: str | Path, progress: bool = True, device=Non
     method = build_method(config.method.name, **config.method.options())
     t = config.train
     with distributed.session(device) as device:
+        if distributed.is_main():
+            record(out_dir)
         trainer = Trainer(
             model, method, datasets.train, datasets.test, out_dir,
             epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,

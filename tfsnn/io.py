@@ -1,7 +1,8 @@
 """Atomic file output, checkpoints and the provenance every result row carries.
 
-torch is imported only by the checkpoint functions, so the workflow's small jobs (configs,
-tables) start without it.
+torch is imported only by the checkpoint functions and by :func:`provenance` (the stack
+fingerprint names torch's build and kernels), so the workflow's small jobs (configs, tables)
+start without it.
 """
 
 from __future__ import annotations
@@ -133,9 +134,14 @@ def _code_version() -> dict:
 
 
 def provenance(**fields) -> dict:
-    """Provenance columns: schema version, code and package versions, plus ``fields``
-    (config hash, seed, scale, dataset, data source, ...)."""
-    return {**_code_version(), **fields}
+    """Provenance columns: schema version, code and package versions, the stack fingerprint
+    that decides the bits (:mod:`tfsnn.stack`: ``stack_id`` and the ``stack`` itself), plus
+    ``fields`` (config hash, seed, scale, dataset, data source, ...). The stack is taken afresh
+    (a process may change its threads), the code version once per process."""
+    from tfsnn.stack import fingerprint, stack_id, stack_text
+
+    stack = fingerprint()
+    return {**_code_version(), "stack_id": stack_id(stack), "stack": stack_text(stack), **fields}
 
 
 def with_provenance(rows: list[dict] | pd.DataFrame, **fields) -> pd.DataFrame:

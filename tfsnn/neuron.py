@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 from dataclasses import dataclass
 import math
 import os
@@ -173,10 +174,23 @@ def _backward_scan(v_seq, grad_spikes, tau: float, v_threshold: float, h: float,
     return torch.stack(grads[::-1])
 
 
+class _NoCudaRuntimeNotice(logging.Filter):
+    """Drops the warning "No CUDA runtime is found, using CUDA_HOME=..." that importing
+    ``torch.utils.cpp_extension`` (as torch.compile's CPU kernels do) logs on a machine with a
+    CUDA build of torch but no GPU: expected there, and no error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No CUDA runtime is found")
+
+
+_CPP_EXTENSION_NOTICE = _NoCudaRuntimeNotice()
+
+
 @functools.cache
 def _compiled(fn):
     """``fn`` compiled once per process (inductor's on-disk cache keeps kernels across runs):
     one C++/OpenMP kernel on CPU, one Triton kernel on CUDA, per number of steps T."""
+    logging.getLogger("torch.utils.cpp_extension").addFilter(_CPP_EXTENSION_NOTICE)
     return torch.compile(fn, dynamic=True, fullgraph=True, options={"emulate_precision_casts": True})
 
 

@@ -3,50 +3,65 @@
 workflow/reference/smoke``.
 
 Rows are matched on every column that is neither a measured value nor provenance (code
-version, commit, the machine's path to the data file); a measured value (``VALUE_COLUMNS``) has
-moved when ``|fresh - reference| > atol + rtol * |reference|``. Rows only one side has are
-reported too; where both sides have as many rows and as many unmatched ones, the unmatched rows
-are reported as a moved row key (``row key moved: ... moved``): a column that holds a result
-(a searched configuration, a comparison's verdict) keys those rows.
+version, commit, the machine's path to the data file, the stack); a measured value
+(``VALUE_COLUMNS``) has moved when ``|fresh - reference| > atol + rtol * |reference|``. Rows
+only one side has are reported too; where both sides have as many rows and as many unmatched
+ones, the unmatched rows are reported as a moved row key (``row key moved: ... moved``): a
+column that holds a result (a searched configuration, a comparison's verdict) keys those rows.
 
 Seeded CPU runs are bitwise reproducible on one software and hardware stack, not across them
-(PyTorch's kernels differ by CPU instruction set). ``update_references`` therefore records the
-stack the references came from (``environment.json``: torch version, CPU capability, machine);
-``diff_results`` says whether this machine's stack is the same, and a caller may then treat
-moved values and moved row keys as expected noise while still failing on a changed structure
-(files, columns, the number of rows).
+(:mod:`tfsnn.stack`: the numerical packages, the CPU model and the ISA its kernels dispatch on,
+the threads). Every row carries the fingerprint of the stack that made it (``stack``), so each
+change says whether the two rows were made on the same stack (``stack``: empty) or which parts
+of the stacks differ; a caller may then treat values and row keys moved between different
+stacks as expected while still failing on a changed structure (files, columns, the number of
+rows). ``update_references`` also records the stack of the process that copied them
+(``environment.json``), for reading.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tfsnn.io import atomic_path, copy_atomic
+from tfsnn.stack import ENVIRONMENT_FILE, differences, fingerprint, parse_stack
 
-__all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "ENVIRONMENT_FILE", "diff_frames", "diff_results",
-           "environment", "reference_environment", "update_references"]
+__all__ = ["VALUE_COLUMNS", "PROVENANCE_COLUMNS", "diff_frames", "diff_results", "stack_differences",
+           "reference_environment", "update_references"]
 
 VALUE_COLUMNS = ("value", "accuracy", "loss", "effect", "std", "se", "mean", "difference", "ours", "ours - paper",
                  "ci_low", "ci_high", "seed_sd", "test_se")  # the last four: the scorecard's interval
 PROVENANCE_COLUMNS = ("schema_version", "git_commit", "git_dirty", "tfsnn_version", "torch_version",
-                      "python_version", "data_file")
-ENVIRONMENT_FILE = "environment.json"
+                      "python_version", "stack_id", "stack", "data_file")
+
+
+def stack_differences(recorded: str, fresh: str) -> str:
+    """The parts in which two rows' ``stack`` fingerprints differ, as words: empty for one stack
+    (the same bits expected), ``"not recorded"`` where a row has none."""
+    if not recorded or not fresh:
+        return "not recorded"
+    return ", ".join(differences(parse_stack(recorded), parse_stack(fresh)))
+
+
+def _stacks(frame: pd.DataFrame) -> pd.Series:
+    return frame["stack"].astype(str) if "stack" in frame else pd.Series("", index=frame.index)
 
 
 def diff_frames(fresh: pd.DataFrame, reference: pd.DataFrame, atol: float, rtol: float) -> list[dict]:
-    """What moved between two versions of one CSV: one dict per moved value or unmatched row."""
+    """What moved between two versions of one CSV: one dict per moved value or unmatched row. A
+    moved value's ``stack`` says how the two rows' stacks differ (:func:`stack_differences`)."""
     values = [c for c in VALUE_COLUMNS if c in reference.columns]
     keys = [c for c in reference.columns if c not in values and c not in PROVENANCE_COLUMNS]
     missing_keys = sorted(set(keys) - set(fresh.columns))
     if missing_keys:
         return [{"change": "columns missing", "detail": ", ".join(missing_keys)}]
-    left = reference[keys + values].astype({k: str for k in keys})
+    left = reference[keys + values].astype({k: str for k in keys}).assign(stack=_stacks(reference))
     right = fresh[keys + [v for v in values if v in fresh.columns]].astype({k: str for k in keys})
+    right = right.assign(stack=_stacks(fresh))
     merged = left.merge(right, on=keys, how="outer", suffixes=("_reference", "_fresh"), indicator=True)
     changes = []
     for _, row in merged[merged["_merge"] != "both"].iterrows():
@@ -63,7 +78,8 @@ def diff_frames(fresh: pd.DataFrame, reference: pd.DataFrame, atol: float, rtol:
         for i in np.flatnonzero(moved):
             row = both.iloc[i]
             changes.append({"change": f"{value} moved", "reference": ref[i], "fresh": new[i],
-                            "detail": _describe(row, keys)})
+                            "detail": _describe(row, keys),
+                            "stack": stack_differences(row["stack_reference"], row["stack_fresh"])})
     return changes
 
 
@@ -94,18 +110,15 @@ def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-
         unmatched = [c for c in found if c["change"].startswith("row in ")]
         if unmatched and len(fresh_frame) == len(reference_frame) and \
                 sum(c["change"] == "row in fresh only" for c in unmatched) * 2 == len(unmatched):
-            for change in unmatched:  # as many rows, other keys: a key that holds a result moved
+            # as many rows, other keys: a key that holds a result moved, between these stacks
+            stacks = [set(_stacks(frame)) for frame in (reference_frame, fresh_frame)]
+            one = all(len(each) == 1 for each in stacks)
+            stack = stack_differences(*(each.pop() for each in stacks)) if one else "several stacks"
+            for change in unmatched:
                 change["change"] = change["change"].replace("row in", "row key moved:", 1) + " moved"
+                change["stack"] = stack
         changes += [{"file": path.name, **change} for change in found]
-    return pd.DataFrame(changes, columns=["file", "change", "reference", "fresh", "detail"])
-
-
-def environment() -> dict:
-    """The software and hardware stack that decides this machine's floating-point results."""
-    import torch
-
-    return {"torch_version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "machine": platform.machine()}
+    return pd.DataFrame(changes, columns=["file", "change", "reference", "fresh", "detail", "stack"])
 
 
 def reference_environment(reference_dir) -> dict | None:
@@ -134,5 +147,5 @@ def update_references(fresh_dir, reference_dir, prune: bool = True) -> list[str]
         if stale.name not in names:
             stale.unlink()
     with atomic_path(reference_dir / ENVIRONMENT_FILE) as tmp:
-        tmp.write_text(json.dumps(environment(), indent=2) + "\n")
+        tmp.write_text(json.dumps(fingerprint(), indent=2) + "\n")
     return names

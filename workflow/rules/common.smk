@@ -172,7 +172,7 @@ def snapshot_twin(name):
 
 def snapshot_twin_outputs(wildcards):
     twin = snapshot_twin(wildcards.run)
-    return [f"results/{wildcards.scale}/runs/{twin}/{kind}" for kind in ("checkpoint.pt", "metrics.csv")] if twin else []
+    return [f"results/{wildcards.scale}/runs/{twin}/{kind}" for kind in ("checkpoint.pt", "metrics.csv", "environment.json")] if twin else []
 
 
 def committed_checkpoint(name):

@@ -38,6 +38,7 @@ rule train:
     output:
         checkpoint="results/{scale}/runs/{run}/checkpoint.pt",
         metrics="results/{scale}/runs/{run}/metrics.csv",
+        environment="results/{scale}/runs/{run}/environment.json",
     params:
         committed=lambda wildcards: committed_run(wildcards.run),
         twin=lambda wildcards, input: Path(input.twin[0]).parent if input.twin else "",
@@ -59,10 +60,12 @@ rule train:
         "if [ -n '{params.committed}' ] && cmp -s {input.config} {params.committed}/config.yaml; then "
         "echo 'restored from {params.committed} (trained there with this config)' > {log} && "
         "cp {params.committed}/metrics.csv {output.metrics} && "
+        "cp {params.committed}/environment.json {output.environment} && "
         "cp {params.committed}/checkpoint.pt {output.checkpoint}; "
         "elif [ -n '{params.twin}' ]; then "
         "echo 'copied from {params.twin} (the same training, which also kept snapshots)' > {log} && "
         "cp {params.twin}/metrics.csv {output.metrics} && "
+        "cp {params.twin}/environment.json {output.environment} && "
         "cp {params.twin}/checkpoint.pt {output.checkpoint}; "
         "else "
         "find $(dirname {params.partial}) -maxdepth 1 -name 'partial-*' ! -path {params.partial} "
@@ -70,6 +73,7 @@ rule train:
         "OMP_NUM_THREADS={threads} {params.env} {params.launcher} train --config {input.config} --out {params.partial} "
         "--no-progress > {log} 2>&1 && "
         "cp {params.partial}/metrics.csv {output.metrics} && "
+        "cp {params.partial}/environment.json {output.environment} && "
         "cp {params.partial}/checkpoint.pt {output.checkpoint}; "
         "fi"
 

@@ -4,7 +4,8 @@ resumes where this one stopped and a reader sees the results without running any
 - ``runs/{run}/``: each training run trained here (not one restored from there, nor one copied
   from its snapshot twin, which is kept itself): its config,
   checkpoint (without the optimizer state: :func:`tfsnn.io.save_finished_checkpoint`), per-epoch
-  metrics, Snakemake benchmark and the stack it ran on. Rule train copies
+  metrics, Snakemake benchmark and the stack it ran on (``environment.json``, written by the
+  training: :func:`tfsnn.stack.record`). Rule train copies
   a run from here instead of training it again when its config is byte-for-byte the same.
 - ``evals/`` and ``analyses/``: every evaluation and analysis CSV made here (not one restored
   from there), with its benchmark (for the re-run check, ``tests/test_small_rerun.py``). Rules
@@ -29,8 +30,9 @@ from pathlib import Path
 from tfsnn.io import atomic_path, copy_atomic, provenance, save_finished_checkpoint, write_csv
 from tfsnn.report.claims import scorecard, trained_models
 from tfsnn.report.cost import job_costs
-from tfsnn.report.regression import environment, reference_environment, update_references
+from tfsnn.report.regression import reference_environment, update_references
 from tfsnn.report.summary import replace_section, summary_markdown
+from tfsnn.stack import fingerprint
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 scale = snakemake.params.scale  # noqa: F821
@@ -50,9 +52,13 @@ def metrics_of(runs):
     return found
 
 
-def stack_text(stack):
-    """A stack (torch version, CPU capability, machine) as words."""
-    return ", ".join(f"{key} {value}" for key, value in stack.items())
+def stack_words(stack):
+    """The main parts of a stack fingerprint (:mod:`tfsnn.stack`; a run kept before the full
+    fingerprint has torch version, CPU capability and machine only) as words."""
+    if "cpu" not in stack:
+        return ", ".join(f"{key} {value}" for key, value in stack.items())
+    return (f"torch {stack['torch']}, numpy {stack['numpy']}, CPU {stack['cpu']} with ATen {stack['aten']}, "
+            f"{stack['threads']} thread(s)")
 
 
 kept = 0
@@ -64,8 +70,7 @@ for run in snakemake.params.runs:  # noqa: F821
     copy_atomic(results / "configs" / f"{run}.yaml", folder / "config.yaml")
     copy_atomic(results / "runs" / run / "metrics.csv", folder / "metrics.csv")
     copy_atomic(results / "benchmarks" / "train" / f"{run}.tsv", folder / "benchmark.tsv")
-    with atomic_path(folder / "environment.json") as tmp:
-        tmp.write_text(json.dumps(environment(), indent=2) + "\n")
+    copy_atomic(results / "runs" / run / "environment.json", folder / "environment.json")
     # last: a run counts as kept once its checkpoint is there
     save_finished_checkpoint(checkpoint, folder / "checkpoint.pt")
     kept += 1
@@ -114,14 +119,14 @@ else:
 # a run copied from its snapshot twin is the twin's training: counted and listed once, as the twin
 trainings = sorted({snakemake.params.twins.get(run, run) for run in snakemake.params.runs})  # noqa: F821
 models = trained_models(metrics_of(trainings))
-stacks = Counter(stack_text(json.loads(path.read_text())) for run in trainings
+stacks = Counter(stack_words(json.loads(path.read_text())) for run in trainings
                  if (path := reference / "runs" / run / "environment.json").is_file())
 sources = sorted(set(card["data_source"].dropna()) - {""})
 note = (f"Scale `{scale}`, from `workflow/reference/{scale}/` ({title}; data: the offline packs"
         + (f", {'; '.join(sources)}" if sources else "") + "). "
         + ("Trained on " + " and on ".join(f"{stack} ({n} runs)" for stack, n in sorted(stacks.items())) + "; "
            if stacks else "")
-        + f"tables last made on {stack_text(reference_environment(reference) or environment())}.")
+        + f"tables last made on {stack_words(reference_environment(reference) or fingerprint())}.")
 figure = reference / "figures" / "flexibility.png"
 summary = summary_markdown(card, models, jobs, len(trainings), note, str(figure) if figure.is_file() else "")
 with atomic_path(reference / "summary.md") as tmp:
