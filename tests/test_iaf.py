@@ -123,7 +123,8 @@ class TestAgainstSinabs:
     and the same gradients."""
 
     @pytest.fixture(scope="class")
-    def sl(self):
+    @classmethod
+    def sl(cls):
         pytest.importorskip("sinabs", reason="sinabs is not installed (pip install -e '.[deploy]'; the test "
                                               "extra has it)")
         import sinabs.layers
