@@ -38,7 +38,7 @@ PACKAGES = ("torchvision", "numpy", "scipy", "pillow", "tonic")
 # the /proc/cpuinfo flags that MKL, oneDNN, ATen and numpy choose their kernels by
 ISA_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512dq", "avx512cd", "avx512bw",
                 "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx512ifma", "avx512vbmi",
-                "amx_tile", "amx_bf16", "amx_int8")
+                "avx512_vbmi2", "avx512_bitalg", "avx512_vpopcntdq", "amx_tile", "amx_bf16", "amx_int8")
 # variables that pin a library's dispatch to an instruction set or a code path
 PIN_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_CBWR",
                  "MKL_ENABLE_INSTRUCTIONS", "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")
