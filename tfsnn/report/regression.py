@@ -122,14 +122,10 @@ def diff_results(fresh_dir, reference_dir, atol: float = 1e-6, rtol: float = 1e-
 
 
 def reference_environment(reference_dir) -> dict | None:
-    """The stack ``reference_dir``'s CSVs were made on (its ``environment.json``; for a file, the
-    nearest one in its folder or above), or None where it was not recorded."""
-    reference_dir = Path(reference_dir)
-    folders = reference_dir.parents if reference_dir.is_file() else [reference_dir]
-    for folder in folders:
-        if (folder / ENVIRONMENT_FILE).is_file():
-            return json.loads((folder / ENVIRONMENT_FILE).read_text())
-    return None
+    """The stack of the process that made ``reference_dir``'s references (its
+    ``environment.json``), or None where it was not recorded."""
+    path = Path(reference_dir) / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def update_references(fresh_dir, reference_dir, prune: bool = True) -> list[str]:
