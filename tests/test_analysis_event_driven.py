@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from tfsnn.analysis import run_analysis
-from tfsnn.analysis.event_driven import StatefulLIF, event_driven_outputs, event_recordings, fold_batchnorm
+from tfsnn.analysis.event_driven import StatefulLIF, event_driven_outputs, event_recordings
+from tfsnn.bn import fold_batchnorm
 from tfsnn.data.events import EVENT_DTYPE, DvsFrames
 from tfsnn.evaluate import accuracy
 from tfsnn.models import build

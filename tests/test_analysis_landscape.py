@@ -11,6 +11,7 @@ from tfsnn.analysis.landscape import filter_normalized_direction, loss_landscape
 from tfsnn.config import validate_config
 from tfsnn.evaluate import accuracy
 from tfsnn.experiment import Trained, build_model, load_data
+from tfsnn.neuron import SpikingNeuron
 
 
 class Linear(nn.Module):
@@ -170,8 +171,9 @@ def test_every_analysis_runs_in_fp32_whatever_the_runs_precision(tiny_trained):
         update={"train": config.train.model_copy(update={"precision": "bf16"})}))
     assert bf16.precision == "bf16" and bf16.analysis_precision == "fp32"
     seen = []
-    first_conv = next(m for m in bf16.model.modules() if isinstance(m, nn.Conv2d))  # every pass goes through it
-    hook = first_conv.register_forward_pre_hook(lambda module, inputs: seen.append(torch.is_autocast_enabled("cpu")))
+    # every pass goes through it, also that of an evaluation on a copy with BN folded (tfsnn.evaluate)
+    first_neuron = next(m for m in bf16.model.modules() if isinstance(m, SpikingNeuron))
+    hook = first_neuron.register_forward_pre_hook(lambda module, inputs: seen.append(torch.is_autocast_enabled("cpu")))
     try:
         for name, options in [
             ("landscape", {"alphas": [0.0], "splits": ["train"], "batches": 1}),

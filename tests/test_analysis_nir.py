@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from tfsnn.analysis import export_nir, export_trained_nir, run_nir
-from tfsnn.analysis.event_driven import fold_batchnorm
+from tfsnn.bn import fold_batchnorm
 from tfsnn.analysis.nir_export import NIR_HAS_V_RESET
 from tfsnn.models import build
 from tfsnn.neuron import LIF, FiringRateMonitor

@@ -1,4 +1,5 @@
-"""train.precision (fp32, fp16 with a gradient scaler, bf16 autocast) and train.channels_last (tfsnn.precision)."""
+"""train.precision (fp32, fp16 with a gradient scaler, bf16 autocast) and the channels-last layout (tfsnn.precision,
+the execution setting TFSNN_CHANNELS_LAST of tfsnn.execution)."""
 
 import copy
 
@@ -92,16 +93,17 @@ def test_channels_last_equals_contiguous_and_keeps_its_layout(t):
     assert fast.stem.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_a_bf16_channels_last_run_trains_as_the_fp32_one(pack_dir, tmp_path):
+def test_a_bf16_channels_last_run_trains_as_the_fp32_one(pack_dir, tmp_path, monkeypatch):
     """A real run on MNIST (MTT at T=1 only, so one cheap pass per batch, with BN calibration):
     bf16 autocast and channels_last give the fp32 run's training loss within bf16 rounding and its
     test accuracy within sampling noise, keep fp32 master weights, and save channels-last conv
     weights."""
     metrics, states = {}, {}
-    for precision, channels_last in (("fp32", False), ("bf16", True)):
+    for precision, channels_last in (("fp32", "0"), ("bf16", "1")):
+        monkeypatch.setenv("TFSNN_CHANNELS_LAST", channels_last)
         config = validate_config(tiny_config(
             pack_dir, method={"name": "mtt", "t_min": 1, "t_max": 1, "samples": 1}, eval={"T": [1]},
-            train={"precision": precision, "channels_last": channels_last, "optimizer": "adamw", "lr": 0.01},
+            train={"precision": precision, "optimizer": "adamw", "lr": 0.01},
             data={"train_size": 256, "test_size": 256}))
         out = tmp_path / precision
         table = train(config, out, progress=False, device="cpu")
@@ -116,3 +118,23 @@ def test_a_bf16_channels_last_run_trains_as_the_fp32_one(pack_dir, tmp_path):
     # differ by sampling noise: within 3 standard errors of a difference of two proportions
     p, q = metrics["bf16"]["test_acc"] / 100, metrics["fp32"]["test_acc"] / 100
     assert abs(p - q) <= 3 * ((p * (1 - p) + q * (1 - q)) / 256) ** 0.5
+
+
+def test_the_layout_is_an_execution_setting_outside_the_config(monkeypatch):
+    """A config naming the layout is refused with where to set it (the ``false`` of configs saved
+    in checkpoints before is dropped), the config hash is the one of before, and the setting is
+    read from the environment and recorded in the stack fingerprint."""
+    from tfsnn import execution
+    from tfsnn.config import config_hash
+    from tfsnn.stack import fingerprint
+
+    with pytest.raises(ConfigError, match="TFSNN_CHANNELS_LAST=1"):
+        validate_config(tiny_config("packs", train={"channels_last": True}))
+    saved = validate_config(tiny_config("packs", train={"channels_last": False}))
+    assert config_hash(saved) == config_hash(validate_config(tiny_config("packs")))
+    for value, layout in (("1", "channels_last"), ("0", "contiguous")):
+        monkeypatch.setenv("TFSNN_CHANNELS_LAST", value)
+        assert execution.channels_last() is (value == "1") and fingerprint()["layout"] == layout
+    monkeypatch.setenv("TFSNN_CHANNELS_LAST", "yes")
+    with pytest.raises(ValueError, match="TFSNN_CHANNELS_LAST='yes'"):
+        execution.channels_last()

@@ -94,6 +94,18 @@ def test_transform_shapes_mass_and_round_trip(t_in, t_out):
         assert torch.allclose(transform(y, t_in), x * sizes)
 
 
+@pytest.mark.parametrize("t_out", [1, 2, 3, 8, 12])  # from 6: sum all, equal and unequal groups, copies
+def test_transform_keeps_channels_last_frames(t_out):
+    """Channels-last frames [T, B, C, H, W] (as a channels-last conv returns them) come out
+    channels-last with the values of the contiguous transform (spike counts: integers, summed
+    exactly in any order); contiguous ones stay contiguous."""
+    x = torch.randint(0, 3, (6 * 2, 4, 3, 5)).float().contiguous(memory_format=torch.channels_last).unflatten(0, (6, 2))
+    y = transform(x, t_out)
+    assert y.flatten(0, 1).is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    assert torch.equal(y, transform(x.contiguous(), t_out))
+    assert transform(x.contiguous(), t_out).is_contiguous()
+
+
 def test_transform_gradient_routes_through_groups():
     x = frames(1, 2, 3, 4, 5).requires_grad_()
     transform(x, 3).mul(torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64).view(3, 1, 1)).sum().backward()

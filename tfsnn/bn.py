@@ -14,6 +14,7 @@ moments; for equal-sized batches the mean equals PyTorch's ``momentum=None`` ave
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
@@ -23,11 +24,59 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from tfsnn.precision import autocast
 
-__all__ = ["calibrate", "batchnorms"]
+__all__ = ["calibrate", "batchnorms", "fold_batchnorm"]
 
 
 def batchnorms(model: nn.Module) -> list[_BatchNorm]:
     return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+
+def _folded_layer(layer: nn.Module, bn: _BatchNorm) -> nn.Module:
+    """``layer`` (conv or linear) followed by ``bn`` in eval mode, as one layer with a bias:
+    ``W' = W * g / sqrt(var + eps)``, ``b' = (b - mean) * g / sqrt(var + eps) + beta``."""
+    if not bn.track_running_stats or bn.running_mean is None:
+        raise ValueError(f"cannot fold {bn}: it keeps no running statistics")
+    scale = bn.running_var.double().add(bn.eps).rsqrt()
+    if bn.affine:
+        scale = scale * bn.weight.double()
+    shift = -bn.running_mean.double() * scale
+    if bn.affine:
+        shift = shift + bn.bias.double()
+    if isinstance(layer, nn.Conv2d):
+        folded = nn.Conv2d(
+            layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+            layer.dilation, layer.groups, True, layer.padding_mode,
+        )
+        weight = layer.weight.double() * scale.view(-1, 1, 1, 1)
+    else:
+        folded = nn.Linear(layer.in_features, layer.out_features, True)
+        weight = layer.weight.double() * scale.view(-1, 1)
+    bias = shift if layer.bias is None else layer.bias.double() * scale + shift
+    dtype, device = layer.weight.dtype, layer.weight.device
+    folded.to(device, dtype)
+    if layer.weight.dim() == 4 and not layer.weight.is_contiguous():  # channels-last weights stay so
+        folded.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        folded.weight.copy_(weight.to(dtype))
+        folded.bias.copy_(bias.to(dtype))
+    return folded
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (eval mode) with every BN folded into the conv / linear layer just
+    before it in the same ``nn.Sequential`` (the BN becomes ``nn.Identity``); the same outputs
+    as ``model`` in eval mode, up to float rounding. Folded convs are plain ``nn.Conv2d`` with a
+    bias. A BN that does not directly follow a conv or linear layer is an error."""
+    folded = copy.deepcopy(model).eval()
+    for seq in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(1, len(seq)):
+            if isinstance(seq[i], _BatchNorm) and isinstance(seq[i - 1], nn.Conv2d | nn.Linear):
+                seq[i - 1] = _folded_layer(seq[i - 1], seq[i])
+                seq[i] = nn.Identity()
+    left = [name for name, m in folded.named_modules() if isinstance(m, _BatchNorm)]
+    if left:
+        raise ValueError(f"cannot fold BN {left}: each must directly follow a conv or linear layer")
+    return folded
 
 
 class _MomentAccumulator:

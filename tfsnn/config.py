@@ -125,13 +125,24 @@ class TrainConfig(_Strict):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # tfsnn.precision; auto: fp16 on CUDA
-    channels_last: bool = False  # conv weights, hence activations, in NHWC memory format (tfsnn.precision)
     calibrate_batches: int = Field(10, ge=0)
     eval_uncalibrated: bool = False  # also test with training's own BN statistics, never calibrated (Fig. 7C)
     # epochs after which the weights are kept in the checkpoint (0: the initial weights), for
     # analyses along training (section 4.2's gradient cosine); the trained weights are the same
     save_epochs: list[NonNegativeInt] = []
     sync_bn: bool = False  # DDP (torchrun) on GPUs: BN statistics over the global batch (SyncBatchNorm)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_channels_last(cls, data):
+        """``channels_last`` is an execution setting now (:mod:`tfsnn.execution`), not part of the
+        run: the ``false`` that configs saved in checkpoints before name is dropped."""
+        if isinstance(data, dict) and "channels_last" in data:
+            if data["channels_last"] is not False:
+                raise ValueError("channels_last: the memory layout is an execution setting, not part of the run's "
+                                 "config; set the environment variable TFSNN_CHANNELS_LAST=1 instead")
+            data = {k: v for k, v in data.items() if k != "channels_last"}
+        return data
 
     @model_validator(mode="after")
     def _check_save_epochs(self):
@@ -246,5 +257,7 @@ def config_hash(config: Config) -> str:
     dump = config.model_dump(mode="json")
     if not dump["train"]["save_epochs"]:  # off: the hash of configs written before the field existed
         del dump["train"]["save_epochs"]
+    # the layout became an execution setting (tfsnn.execution): the hash of the configs before, which all had it off
+    dump["train"]["channels_last"] = False
     canonical = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

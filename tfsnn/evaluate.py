@@ -1,4 +1,25 @@
-"""Test accuracy of a TFSNN at uniform time steps and per-stage configurations, as tidy rows."""
+"""Test accuracy of a TFSNN at uniform time steps and per-stage configurations, as tidy rows.
+
+:func:`scores` gives every test item's class scores at each configuration, the other functions
+reduce them to rows. It takes three shortcuts, each giving the plain evaluation's predictions
+(``plain=True``: one pass per configuration through the model as it is; tests/test_evaluate.py):
+
+- **One pass for every uniform T.** The output at uniform ``T`` is the mean over its ``T`` steps
+  of the per-step outputs (:meth:`TFSNN.forward`), and step ``t``'s output depends only on steps
+  ``1..t``: the LIF and IAF are causal, a uniform configuration has no TTM, frames feed the
+  first ``T`` of them, and BN in eval mode is a fixed affine map per channel. So one pass at the
+  largest ``T`` gives every smaller ``T``'s output as the mean of its first ``T`` steps (the
+  same floats on the same kernels). This holds only where one set of BN statistics serves every
+  ``T``: :func:`evaluate` runs a configuration it calibrates BN for (every non-uniform one with a
+  calibration loader; every one with ``recalibrate="all"``) in a pass of its own.
+- **BN folded** into the convs before it (:func:`tfsnn.bn.fold_batchnorm`, in float64, on a copy):
+  one pass over each activation fewer; the same function up to float rounding.
+- **Inference mode**, which records nothing for autograd.
+
+Losses are reduced per image in one float64 sum over the test set. How the items are batched
+(the execution setting ``TFSNN_EVAL_BATCH``, :mod:`tfsnn.execution`) changes no prediction but
+may change the last bits of a score: oneDNN may pick other conv kernels for another batch size.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +30,12 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from tfsnn.bn import batchnorms, calibrate
+from tfsnn.bn import batchnorms, calibrate, fold_batchnorm
+from tfsnn.models.tfsnn import TFSNN
 from tfsnn.precision import autocast
+from tfsnn.temporal import TemporalConfig
 
-__all__ = ["evaluate", "accuracy", "eval_mode"]
+__all__ = ["evaluate", "accuracy", "scores", "summary", "eval_mode"]
 
 
 @contextmanager
@@ -26,23 +49,60 @@ def eval_mode(model):
         model.train(was_training)
 
 
-@torch.no_grad()
+def _passes(configs: list[TemporalConfig], plain: bool) -> list[tuple[TemporalConfig, list[TemporalConfig]]]:
+    """The passes that give ``configs``: (configuration run, configurations read from it)."""
+    uniform = [] if plain else [c for c in configs if c.is_uniform]
+    if len(uniform) < 2:
+        return [(c, [c]) for c in configs]
+    longest = max(uniform, key=lambda c: c[0])
+    return [(longest, uniform)] + [(c, [c]) for c in configs if not c.is_uniform]
+
+
+def scores(model, loader: Iterable, configs: Sequence, device: torch.device | str | None = None,
+           precision: str = "auto", plain: bool = False) -> tuple[dict[TemporalConfig, torch.Tensor], torch.Tensor]:
+    """Class scores (float32 ``[N, classes]``, in the loader's order) of ``model`` at each of
+    ``configs``, and the targets ``[N]``, in one sweep of ``loader`` under ``precision``
+    (:mod:`tfsnn.precision`). Eval mode; ``model`` itself is left unchanged. ``plain``: without
+    the shortcuts of the module docstring (one pass per configuration, BN as it is), as for a
+    model that is not a :class:`TFSNN` (any module called as ``model(inputs, t)``)."""
+    device = torch.device(device or next(model.parameters()).device)
+    tfsnn = isinstance(model, TFSNN)  # else any module called as model(inputs, t), without the shortcuts
+    plain = plain or not tfsnn
+    configs = list(dict.fromkeys(model.config(t) if tfsnn else t for t in configs))
+    with eval_mode(model):
+        net = model if plain else fold_batchnorm(model)
+        passes = _passes(configs, plain)
+        outputs = {c: [] for c in configs}
+        targets = []
+        with torch.inference_mode():
+            for inputs, target in loader:
+                inputs = inputs.to(device, non_blocking=True)
+                targets.append(target.to(device, non_blocking=True))
+                for run, read in passes:
+                    with autocast(device, precision):
+                        steps = net.forward_steps(inputs, run) if len(read) > 1 else None
+                        for config in read:
+                            out = net(inputs, config) if steps is None else steps[: config[0]].mean(0)
+                            outputs[config].append(out.float())
+    if not targets:
+        raise ValueError("evaluation loader yielded no samples")
+    return {c: torch.cat(o) for c, o in outputs.items()}, torch.cat(targets)
+
+
+def summary(class_scores: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Top-1 accuracy (percent), mean cross-entropy (per-image losses summed in one float64
+    reduction) and sample count."""
+    losses = F.cross_entropy(class_scores, targets, reduction="none")
+    correct = int((class_scores.argmax(1) == targets).sum())
+    count = len(targets)
+    return {"accuracy": 100.0 * correct / count, "loss": float(losses.double().sum()) / count, "samples": count}
+
+
 def accuracy(model, loader: Iterable, t, device: torch.device | str | None = None, precision: str = "auto") -> dict:
     """Top-1 accuracy (percent), mean cross-entropy and sample count of ``model`` at ``t``
     (``precision``: see :mod:`tfsnn.precision`)."""
-    device = torch.device(device or next(model.parameters()).device)
-    model.eval()
-    correct, loss_sum, count = 0, 0.0, 0
-    for inputs, targets in loader:
-        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        with autocast(device, precision):
-            output = model(inputs, t).float()
-        loss_sum += float(F.cross_entropy(output, targets, reduction="sum"))
-        correct += int((output.argmax(1) == targets).sum())
-        count += len(targets)
-    if count == 0:
-        raise ValueError("evaluation loader yielded no samples")
-    return {"accuracy": 100.0 * correct / count, "loss": loss_sum / count, "samples": count}
+    found, targets = scores(model, loader, [t], device, precision)
+    return summary(next(iter(found.values())), targets)
 
 
 def evaluate(
@@ -62,35 +122,35 @@ def evaluate(
     fed by a summing TTM sees larger inputs than at T_max): ``recalibrate="nonuniform"`` does so
     for non-uniform configurations only (T_max statistics serve every uniform T, A.7), ``"all"``
     for every one. The model's own BN statistics are restored afterwards. Calibration and
-    testing run under ``precision`` (:mod:`tfsnn.precision`).
+    testing run under ``precision`` (:mod:`tfsnn.precision`). The configurations tested with
+    the model's own statistics share one sweep of ``loader`` (:func:`scores`).
     """
     if recalibrate not in ("nonuniform", "all"):
         raise ValueError(f"recalibrate must be 'nonuniform' or 'all', got {recalibrate!r}")
+    configs = [model.config(t) for t in configs]
+
+    def calibrated(config):
+        return calibration_loader is not None and (recalibrate == "all" or not config.is_uniform)
+
+    found = {}
+    shared = [c for c in configs if not calibrated(c)]
+    if shared:
+        outputs, targets = scores(model, loader, shared, device, precision)
+        found.update({c: summary(outputs[c], targets) for c in shared})
     saved = [copy.deepcopy(bn.state_dict()) for bn in batchnorms(model)]
-    rows = []
     try:
-        for t in configs:
-            config = model.config(t)
-            calibrated = calibration_loader is not None and (recalibrate == "all" or not config.is_uniform)
-            if calibrated:
+        for config in configs:
+            if config not in found:
                 calibrate(model, calibration_loader, config, calibration_batches, device, precision)
-            result = accuracy(model, loader, config, device, precision)
-            rows.append(
-                {
-                    "config": str(config),
-                    "T": config[0] if config.is_uniform else None,
-                    "bn_calibrated": calibrated,
-                    **result,
-                }
-            )
-            if calibrated:
+                outputs, targets = scores(model, loader, [config], device, precision)
+                found[config] = summary(outputs[config], targets)
                 _restore(model, saved)
     finally:
         _restore(model, saved)
-    return rows
+    return [{"config": str(c), "T": c[0] if c.is_uniform else None, "bn_calibrated": calibrated(c), **found[c]}
+            for c in configs]
 
 
 def _restore(model, saved: list[dict]) -> None:
     for bn, state in zip(batchnorms(model), saved):
         bn.load_state_dict(state)
-

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from tfsnn import data as tfdata
+from tfsnn import execution
 from tfsnn.config import Config, config_hash, validate_config
 from tfsnn.evaluate import evaluate
 from tfsnn.io import CheckpointError, load_checkpoint, with_provenance
@@ -63,7 +64,8 @@ def train(config: Config, out_dir: str | Path, progress: bool = True, device=Non
         trainer = Trainer(
             model, method, datasets.train, datasets.test, out_dir,
             epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr, momentum=t.momentum,
-            weight_decay=t.weight_decay, precision=t.precision, channels_last=t.channels_last,
+            weight_decay=t.weight_decay, precision=t.precision, channels_last=execution.channels_last(),
+            eval_batch_size=execution.eval_batch(t.batch_size),
             calibrate_batches=t.calibrate_batches,
             eval_uncalibrated=t.eval_uncalibrated, save_epochs=t.save_epochs, sync_bn=t.sync_bn,
             eval_T=config.eval.T, seed=config.seed, num_workers=config.data.num_workers, device=device,
@@ -185,7 +187,7 @@ def load_trained(checkpoint: str | Path, overrides: dict | None = None, device=N
     model = build_model(config, datasets)
     _load_weights(model, state["model"], checkpoint, overrides)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device, memory_format=memory_format(config.train.channels_last)).eval()
+    model.to(device, memory_format=memory_format(execution.channels_last())).eval()
     snapshots = {int(epoch): weights for epoch, weights in state.get("snapshots", {}).items()}
     return Trained(model, config, datasets, device, state["epoch"], snapshots)
 
@@ -236,7 +238,7 @@ def evaluate_checkpoint(
     wanted += sample_configs(trained.model.num_stages, random_configs, 1, trained.t_max, generator)
     rows = evaluate(
         trained.model,
-        trained.test_loader(),
+        trained.test_loader(execution.eval_batch(config.train.batch_size)),
         wanted,
         trained.device,
         calibration_loader=trained.train_loader(),

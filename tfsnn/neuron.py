@@ -32,7 +32,8 @@ compared in that dtype, so the spikes are identical in float64, float32, float16
 
 ``compiled`` and ``triton`` flatten each step in memory order, so a channels-last current gives
 channels-last spikes and gradients, without a copy. ``"auto"`` (the default) picks ``triton`` on
-CUDA and ``compiled`` on CPU where they can be built, else ``fused`` (see :func:`resolve_backend`).
+CUDA and ``compiled`` on CPU where they can be built (up to 16 steps), else ``fused`` (see
+:func:`resolve_backend`).
 
 :class:`IAF` is the other neuron: Speck's, as sinabs simulates it (no leak, subtractive reset,
 several spikes per step); its equations are in its docstring. :class:`SpikingNeuron` is the base
@@ -251,6 +252,14 @@ _FLAT_FORWARD = {"compiled": _compiled_forward, "triton": _triton_forward}
 _FLAT_BACKWARD = {"compiled": _compiled_backward, "triton": _triton_backward}
 
 
+def _like(x: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """``x`` in ``layout``'s memory layout (a copy only where the strides differ). The gradient
+    that reaches a channels-last LIF may be contiguous (from the head's pooling, a TTM): every
+    op of the backward over a mix of the two layouts takes PyTorch's strided, unvectorized loop,
+    at about twice the cost of one copy plus vectorized ops."""
+    return x if x.stride() == layout.stride() else torch.empty_like(layout).copy_(x)
+
+
 class _FusedLIF(torch.autograd.Function):
     """All ``T`` steps of Eq. 1-4 as one autograd node that saves only ``v``; eager, compiled
     or Triton kernels (``backend``)."""
@@ -272,7 +281,7 @@ class _FusedLIF(torch.autograd.Function):
         (v_seq,) = ctx.saved_tensors
         tau, v_threshold, h, detach_reset, backend = ctx.params
         if backend == "fused":
-            grad = _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset)
+            grad = _backward_eager(v_seq, _like(grad_spikes, v_seq), tau, v_threshold, h, detach_reset)
         else:
             order = _memory_order(v_seq)
             grad = _FLAT_BACKWARD[backend](
@@ -295,11 +304,19 @@ def _has_cxx() -> bool:
     return shutil.which(os.environ.get("CXX", "g++")) is not None
 
 
-def resolve_backend(backend: str, device: torch.device) -> str:
+# ``auto`` compiles the LIF on CPU for at most this many steps: the compiled kernels unroll the T
+# steps, so compiling costs seconds per T up to here (each T once, then inductor's disk cache) and
+# minutes beyond (T=100: 89 s for a 7 ms gain per step of the FC net, measured), where MTT would
+# compile every T it samples.
+COMPILED_MAX_STEPS = 16
+
+
+def resolve_backend(backend: str, device: torch.device, steps: int | None = None) -> str:
     """``auto`` means ``triton`` on CUDA and ``compiled`` on CPU where they can be built (Triton
-    installed; a C++ compiler for torch.compile's CPU kernels), else ``fused``. The environment
-    variable ``TFSNN_LIF_BACKEND`` overrides ``auto`` (e.g. ``fused`` for short CPU runs that
-    would spend more time compiling than they save)."""
+    installed; a C++ compiler for torch.compile's CPU kernels), else ``fused``; on CPU, ``fused``
+    also for more than :data:`COMPILED_MAX_STEPS` ``steps``. The environment variable
+    ``TFSNN_LIF_BACKEND`` overrides ``auto`` (e.g. ``fused`` for short CPU runs that would spend
+    more time compiling than they save)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown LIF backend {backend!r}; choose from {BACKENDS}")
     if backend == "auto":
@@ -310,7 +327,8 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         if device.type == "cuda":
             backend = "triton" if _has_triton() else "fused"
         else:
-            backend = "compiled" if device.type == "cpu" and _has_cxx() else "fused"
+            compiles = device.type == "cpu" and _has_cxx() and (steps is None or steps <= COMPILED_MAX_STEPS)
+            backend = "compiled" if compiles else "fused"
     return backend
 
 
@@ -349,7 +367,7 @@ def lif(
         raise ValueError(f"lif expects currents shaped [T, B, ...], got shape {tuple(current.shape)}")
     if h <= 0:
         raise ValueError(f"surrogate width h must be > 0, got {h}")
-    backend = resolve_backend(backend, current.device)
+    backend = resolve_backend(backend, current.device, current.shape[0])
     if backend == "triton":
         _check_triton(current)
     v_threshold = _in_dtype(float(v_threshold), current.dtype)

@@ -10,6 +10,8 @@ Seeded runs are bitwise identical on one stack, not across stacks. What decides 
   on (``ISA_FEATURES``), ATen's vector capability, and any variable that pins a dispatch
   (``PIN_VARIABLES``);
 - the number of intra-op threads (a reduction split over threads sums in another order);
+- the execution settings that pick kernels (:mod:`tfsnn.execution`): the LIF backend and the
+  memory layout;
 - the GPU with its CUDA and cuDNN versions, where one is visible.
 
 :func:`fingerprint` gives these as a flat dict of strings, :func:`stack_text` as one line (the
@@ -84,8 +86,11 @@ def _cpu() -> dict:
 
 def fingerprint() -> dict:
     """This process's stack: the numerical packages' versions, Python, the machine, the CPU,
-    ATen's capability, the dispatch pins that are set, torch's intra-op threads and the GPU."""
+    ATen's capability, the dispatch pins that are set, torch's intra-op threads, the execution
+    settings and the GPU."""
     import torch
+
+    from tfsnn import execution
 
     return {
         "torch": torch.__version__,  # with its build tag (+cu130, +cpu)
@@ -96,6 +101,7 @@ def fingerprint() -> dict:
         "aten": torch.backends.cpu.get_cpu_capability(),
         "pins": " ".join(f"{name}={os.environ[name]}" for name in PIN_VARIABLES if os.environ.get(name)),
         "threads": str(torch.get_num_threads()),
+        **execution.settings(),
         "gpu": (f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"
                 if torch.cuda.is_available() else "none"),
     }

@@ -56,22 +56,34 @@ def group_index(l: int, k: int, device: torch.device | str | None = None) -> tor
 
 
 def transform(x: torch.Tensor, t_out: int) -> torch.Tensor:
-    """TTM on dim 0 of ``x`` (``[t_in, B, ...]`` -> ``[t_out, B, ...]``); identity when equal."""
+    """TTM on dim 0 of ``x`` (``[t_in, B, ...]`` -> ``[t_out, B, ...]``); identity when equal.
+    Channels-last frames ``[t_in, B, C, H, W]`` give channels-last frames."""
     t_in = x.shape[0]
     if t_out < 1:
         raise ValueError(f"TTM output time steps must be >= 1, got {t_out}")
     if t_out == t_in:
         return x
     if t_out == 1:
-        return x.sum(0, keepdim=True)
-    if t_in > t_out:
+        out = x.sum(0, keepdim=True)
+    elif t_in > t_out:
         if t_in % t_out == 0:  # equal groups: a view and a sum, no index
-            return x.unflatten(0, (t_out, t_in // t_out)).sum(1)
-        index = group_index(t_in, t_out, x.device)
-        return x.new_zeros((t_out, *x.shape[1:])).index_add_(0, index, x)
-    if t_out % t_in == 0:
-        return x.unsqueeze(1).expand(t_in, t_out // t_in, *x.shape[1:]).flatten(0, 1)
-    return x.index_select(0, group_index(t_out, t_in, x.device))
+            out = x.unflatten(0, (t_out, t_in // t_out)).sum(1)
+        else:
+            out = x.new_zeros((t_out, *x.shape[1:])).index_add_(0, group_index(t_in, t_out, x.device), x)
+    elif t_out % t_in == 0:
+        out = x.unsqueeze(1).expand(t_in, t_out // t_in, *x.shape[1:]).flatten(0, 1)
+    else:
+        out = x.index_select(0, group_index(t_out, t_in, x.device))
+    return _layout_of(x, out)
+
+
+def _layout_of(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out`` in the memory layout of ``x``'s frames where those are channels-last (the next
+    conv would convert it, and ops mixing the two layouts in a block run PyTorch's slow strided
+    loops)."""
+    if x.dim() != 5 or x[0].is_contiguous() or not x[0].is_contiguous(memory_format=torch.channels_last):
+        return out
+    return out.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, out.shape[:2])
 
 
 class TemporalConfig(tuple):

@@ -53,9 +53,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from tfsnn.analysis.registry import register
+from tfsnn.bn import fold_batchnorm
 from tfsnn.data.catalog import dataset_info, read_splits, take_subsets
 from tfsnn.data.core import Recordings
 from tfsnn.data.events import DvsFrames
@@ -64,7 +64,6 @@ from tfsnn.neuron import LIF, LIFParameters, lif_step
 from tfsnn.options import TimeStep
 
 __all__ = [
-    "fold_batchnorm",
     "StatefulLIF",
     "bins_per_step",
     "event_network",
@@ -75,52 +74,6 @@ __all__ = [
 ]
 
 BIAS_MODES = ("spread", "remove")
-
-
-def _folded_layer(layer: nn.Module, bn: _BatchNorm) -> nn.Module:
-    """``layer`` (conv or linear) followed by ``bn`` in eval mode, as one layer with a bias:
-    ``W' = W * g / sqrt(var + eps)``, ``b' = (b - mean) * g / sqrt(var + eps) + beta``."""
-    if not bn.track_running_stats or bn.running_mean is None:
-        raise ValueError(f"cannot fold {bn}: it keeps no running statistics")
-    scale = bn.running_var.double().add(bn.eps).rsqrt()
-    if bn.affine:
-        scale = scale * bn.weight.double()
-    shift = -bn.running_mean.double() * scale
-    if bn.affine:
-        shift = shift + bn.bias.double()
-    if isinstance(layer, nn.Conv2d):
-        folded = nn.Conv2d(
-            layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
-            layer.dilation, layer.groups, True, layer.padding_mode,
-        )
-        weight = layer.weight.double() * scale.view(-1, 1, 1, 1)
-    else:
-        folded = nn.Linear(layer.in_features, layer.out_features, True)
-        weight = layer.weight.double() * scale.view(-1, 1)
-    bias = shift if layer.bias is None else layer.bias.double() * scale + shift
-    dtype, device = layer.weight.dtype, layer.weight.device
-    folded.to(device, dtype)
-    with torch.no_grad():
-        folded.weight.copy_(weight.to(dtype))
-        folded.bias.copy_(bias.to(dtype))
-    return folded
-
-
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` (eval mode) with every BN folded into the conv / linear layer just
-    before it in the same ``nn.Sequential`` (the BN becomes ``nn.Identity``); the same outputs
-    as ``model`` in eval mode, up to float rounding. Folded convs are plain ``nn.Conv2d`` with a
-    bias. A BN that does not directly follow a conv or linear layer is an error."""
-    folded = copy.deepcopy(model).eval()
-    for seq in [m for m in folded.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(1, len(seq)):
-            if isinstance(seq[i], _BatchNorm) and isinstance(seq[i - 1], nn.Conv2d | nn.Linear):
-                seq[i - 1] = _folded_layer(seq[i - 1], seq[i])
-                seq[i] = nn.Identity()
-    left = [name for name, m in folded.named_modules() if isinstance(m, _BatchNorm)]
-    if left:
-        raise ValueError(f"cannot fold BN {left}: each must directly follow a conv or linear layer")
-    return folded
 
 
 class StatefulLIF(nn.Module):

@@ -2,7 +2,7 @@
 format chip toolchains read, and run a NIR graph back in discrete time (:func:`run_nir`).
 
 What is written (:func:`export_nir`), from the model with BN folded into the convs
-(:func:`tfsnn.analysis.event_driven.fold_batchnorm`):
+(:func:`tfsnn.bn.fold_batchnorm`):
 
 - ``Input`` (the input's shape, no batch or time dim) and ``Output`` (the per-step logits);
 - ``Conv2d`` (with the folded BN shift as bias), ``Affine`` (linear with bias) or ``Linear``;
@@ -77,7 +77,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tfsnn.analysis.event_driven import fold_batchnorm
+from tfsnn.bn import fold_batchnorm
 from tfsnn.models.layers import BasicBlock, ConvBNSpike, LinearSpike
 from tfsnn.models.tfsnn import TFSNN
 from tfsnn.neuron import IAF, LIF

@@ -100,7 +100,9 @@ class Trainer:
 
     In a process group (torchrun; see :func:`tfsnn.training.distributed.session`) it trains
     data-parallel: ``batch_size`` is the global batch, ``sync_bn`` turns the BNs into
-    SyncBatchNorm (CUDA only), ``device`` is this rank's."""
+    SyncBatchNorm (CUDA only), ``device`` is this rank's. ``channels_last`` and
+    ``eval_batch_size`` (the test's batch; None: ``batch_size``) are execution settings
+    (:mod:`tfsnn.execution`)."""
 
     def __init__(
         self,
@@ -118,6 +120,7 @@ class Trainer:
         weight_decay: float = 5e-4,
         precision: str = "auto",
         channels_last: bool = False,
+        eval_batch_size: int | None = None,
         calibrate_batches: int = 10,
         eval_uncalibrated: bool = False,
         save_epochs: Sequence[int] = (),
@@ -143,6 +146,7 @@ class Trainer:
         self.train_set, self.test_set = train_set, test_set
         self.out_dir = Path(out_dir)
         self.epochs, self.batch_size = epochs, batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
         self.optimizer = build_optimizer(self.model, optimizer, lr, momentum, weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs, eta_min=0.0)
         self.precision = resolve(precision, self.device)
@@ -164,9 +168,9 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT
 
-    def _loader(self, dataset, train: bool, epoch: int, stream: int):
+    def _loader(self, dataset, train: bool, epoch: int, stream: int, batch_size: int | None = None):
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch, stream))
-        return make_loader(dataset, self.batch_size, train, generator, self.num_workers)
+        return make_loader(dataset, batch_size or self.batch_size, train, generator, self.num_workers)
 
     def _train_loader(self, epoch: int):
         """This rank's slice of every global batch of the epoch's seeded order."""
@@ -288,8 +292,8 @@ class Trainer:
         distributed.broadcast_bn_buffers(self.model)
         shard = distributed.Shard(self.test_set, list(range(self.rank, len(self.test_set), self.world_size)))
         rows = []
-        for row in evaluate(self.model, self._loader(shard, False, epoch, 4), self.eval_T, self.device,
-                            precision=self.precision):
+        loader = self._loader(shard, False, epoch, 4, self.eval_batch_size)
+        for row in evaluate(self.model, loader, self.eval_T, self.device, precision=self.precision):
             correct, loss_sum, count = distributed.all_reduce_sum(
                 [round(row["accuracy"] * row["samples"] / 100), row["loss"] * row["samples"], row["samples"]],
                 self.device)
