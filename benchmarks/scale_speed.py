@@ -13,7 +13,7 @@ within one run (a shared CPU drifts by 15-25 % between runs):
   scale's ``TFSNN_EVAL_BATCH``.
 
 Timed, per family: a training step (SDT at the family's T, forward, backward and SGD step:
-``train``; for CIFAR also an MTT iteration of 3 sampled configurations: ``train-mtt``), the test
+``train``; for the ResNets also an MTT iteration of 3 sampled configurations, ``train-mtt``), the test
 of each epoch (``eval-T``: the family's T only, as the scale's runs test while training), and a
 test at each T the scale's tables read (``eval-sweep``: CIFAR T=1..6, N-MNIST T=2,4,..,10). The
 compiled LIF's first step at each T compiles; it is timed apart (``first_step_s``; inductor
@@ -67,8 +67,8 @@ class Family:
 
 FAMILIES = {f.name: f for f in [
     Family("cifar-resnet18", (3, 32, 32), False, 6, (1, 2, 3, 4, 5, 6), mtt=True),
-    Family("dvs-resnet18", (2, 34, 34), True, 10, (2, 4, 6, 8, 10)),
-    Family("nmnist-resnet18", (2, 34, 34), True, 10, (10,), neuron="iaf"),
+    Family("dvs-resnet18", (2, 34, 34), True, 10, (2, 4, 6, 8, 10), mtt=True),
+    Family("nmnist-resnet18", (2, 34, 34), True, 10, (10,), neuron="iaf", mtt=True),
     Family("seqmnist-fc", (4,), True, 196, (196,)),
     Family("shd-fc", (70,), True, 100, (100,)),
 ]}

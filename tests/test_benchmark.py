@@ -89,3 +89,30 @@ def test_a_peer_that_cannot_be_imported_is_skipped_with_its_reason(tmp_path, mon
     err = capsys.readouterr().err
     assert f"cannot import it ({reason})" in err and "not runnable on cpu" in err and "Traceback" not in err
     assert not out.exists()
+
+
+scale_spec = importlib.util.spec_from_file_location("scale_speed", REPO / "benchmarks" / "scale_speed.py")
+scale_speed = importlib.util.module_from_spec(scale_spec)
+sys.modules["scale_speed"] = scale_speed  # its dataclass looks its module up there
+scale_spec.loader.exec_module(scale_speed)
+
+
+def test_scale_speed_times_each_way_of_the_scales_own_network(tmp_path, monkeypatch):
+    """benchmarks/scale_speed.py builds the small scale's network of a family in both ways (the
+    new one in the scale's execution settings) and writes per-item times and a speed-up per phase,
+    with provenance."""
+    experiments, env = scale_speed.scale_settings()
+    family = scale_speed.FAMILIES["cifar-resnet18"]
+    before, after = (scale_speed.make(family, experiments[family.name], way, env) for way in scale_speed.WAYS)
+    assert before.stem.conv[0].weight.is_contiguous()
+    assert after.stem.conv[0].weight.is_contiguous(memory_format=torch.channels_last) == \
+        (env.get("TFSNN_CHANNELS_LAST") == "1")
+    assert [p.shape for p in before.parameters()] == [p.shape for p in after.parameters()]
+    assert before.blocks[0].neuron1.backend == "fused"
+    out = tmp_path / "speed.csv"
+    scale_speed.main(["--families", "shd-fc", "--rounds", "1", "--items", "8", "--out", str(out)])
+    frame = pd.read_csv(out)
+    assert set(frame["phase"]) == {"train", "eval-T"} and set(frame["way"]) == {"before", "after"}
+    ups = frame[frame["metric"] == "speed_up"]
+    assert len(ups) == 2 and (ups["value"] > 0).all()
+    assert {"git_commit", "stack", "scale"} <= set(frame.columns) and set(frame["scale"]) == {"small"}

@@ -117,6 +117,31 @@ def test_sdt_and_mtt_train_with_iaf(method):
     assert losses[-1] < losses[0]
 
 
+@pytest.mark.parametrize("v_threshold, bounded, detach_reset",
+                         [(1.0, True, False), (0.7, True, True), (1.3, False, False), (0.7, False, True)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_compiled_equals_the_step_loop(monkeypatch, v_threshold, bounded, detach_reset, channels_last):
+    """Where the LIF's auto compiles (CPU, T <= 16), the IAF runs as one compiled node: the step
+    loop's spike counts to the bit in fp32 (a threshold like 0.7 included: the kernel divides by
+    it, not by a reciprocal), its gradients within fp32 rounding, and a channels-last current
+    gives channels-last spikes."""
+    generator = torch.Generator().manual_seed(int(v_threshold * 10))
+    current = torch.randn(10, 4, 3, 5, 5, generator=generator) * 1.5 + 0.3
+    if channels_last:  # [T, B, C, H, W] viewing a channels-last [T*B, C, H, W], as a conv returns it
+        current = current.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (10, 4))
+    weight = torch.randn(current.shape, generator=generator)
+    results = {}
+    for backend in ("fused", "auto"):
+        monkeypatch.setenv("TFSNN_LIF_BACKEND", backend)
+        inputs = current.clone().requires_grad_()
+        spikes = iaf(inputs, v_threshold, None if bounded else -math.inf, detach_reset=detach_reset)
+        (spikes * weight).sum().backward()
+        results[backend] = spikes, inputs.grad
+    assert results["fused"][0].max() >= 3 and torch.equal(results["auto"][0], results["fused"][0])
+    torch.testing.assert_close(results["auto"][1], results["fused"][1], rtol=1e-6, atol=2e-6)
+    assert results["auto"][0].flatten(0, 1).is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
 class TestAgainstSinabs:
     """tfsnn's IAF against ``sinabs.layers.IAF`` (sinabs's defaults: MultiSpike, MembraneSubtract,
     SingleExponential) on random currents: the same spikes and membrane states, bit for bit in fp32,

@@ -225,14 +225,18 @@ def _plain(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous().detach()
 
 
-def _compiled_forward(current, tau, v_threshold):
+def _compiled_call(fn, tensors, *args):
+    """``fn(*tensors, *args)`` compiled (:func:`_compiled`), the tensors made plain."""
     with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
-        return _compiled(_forward_scan)(_plain(current), tau, v_threshold)
+        return _compiled(fn)(*(_plain(t) for t in tensors), *args)
+
+
+def _compiled_forward(current, tau, v_threshold):
+    return _compiled_call(_forward_scan, [current], tau, v_threshold)
 
 
 def _compiled_backward(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
-    with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
-        return _compiled(_backward_scan)(_plain(v_seq), _plain(grad_spikes), tau, v_threshold, h, detach_reset)
+    return _compiled_call(_backward_scan, [v_seq, grad_spikes], tau, v_threshold, h, detach_reset)
 
 
 def _triton_forward(current, tau, v_threshold):
@@ -452,6 +456,70 @@ def _iaf_bound(v_threshold: float, v_min: float | None, width: float) -> float:
     return v_min
 
 
+def _iaf_forward_scan(current, v_threshold: torch.Tensor, v_min: float | None):
+    """The IAF's steps (:class:`IAF`) written functionally, in sinabs's ops and order, for
+    ``torch.compile``: spike counts and the potentials ``v`` before the reset. The threshold is a
+    0-dim tensor: divided by a constant, the compiled kernel would multiply by its reciprocal,
+    which rounds otherwise."""
+    u = torch.zeros_like(current[0])
+    spikes, vs = [], []
+    for t in range(current.shape[0]):
+        v = u + current[t]
+        s = ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(current.dtype)
+        u = v - s * v_threshold
+        if v_min is not None:
+            u = torch.relu(u - v_min) + v_min
+        spikes.append(s)
+        vs.append(v)
+    return torch.stack(spikes), torch.stack(vs)
+
+
+def _iaf_backward_scan(v_seq, grad_spikes, v_threshold: torch.Tensor, v_min: float | None, width: float,
+                       detach_reset: bool):
+    """The IAF's backward (:class:`IAF`) in reverse time, for ``torch.compile``: with ``g`` the
+    gradient of the potential after the reset and bound (the next step's ``dL/dv``),
+    ``dL/dv = g' + (dL/ds - theta g') ds/dv``, ``g' = g`` where the bound is not active, else 0
+    (``dL/ds`` alone with ``detach_reset``)."""
+    grads, grad_next = [], None
+    for t in range(v_seq.shape[0] - 1, -1, -1):
+        v = v_seq[t]
+        grad_s = grad_spikes[t]
+        grad_v = grad_s * exponential_grad(v, v_threshold, width)
+        if grad_next is not None:
+            grad_u = grad_next
+            if v_min is not None:
+                s = ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(v.dtype)
+                grad_u = torch.where(v - s * v_threshold - v_min > 0, grad_u, 0.0)
+            if not detach_reset:
+                grad_s = grad_s - v_threshold * grad_u
+            grad_v = grad_u + grad_s * exponential_grad(v, v_threshold, width)
+        grads.append(grad_v)
+        grad_next = grad_v
+    return torch.stack(grads[::-1])
+
+
+class _CompiledIAF(torch.autograd.Function):
+    """All ``T`` steps of the IAF as one autograd node that saves only ``v``; its forward and
+    backward each one compiled kernel over the steps (as the LIF's ``compiled`` backend)."""
+
+    @staticmethod
+    def forward(ctx, current, v_threshold, v_min, width, detach_reset):
+        order = _memory_order(current)
+        spikes, v_seq = _compiled_call(_iaf_forward_scan, [_flatten(current, order), v_threshold], v_min)
+        spikes, v_seq = _unflatten(spikes, current, order), _unflatten(v_seq, current, order)
+        ctx.save_for_backward(v_seq, v_threshold)
+        ctx.params = (v_min, width, detach_reset)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        v_seq, v_threshold = ctx.saved_tensors
+        order = _memory_order(v_seq)
+        grad = _compiled_call(_iaf_backward_scan, [_flatten(v_seq, order), _flatten(grad_spikes, order), v_threshold],
+                              *ctx.params)
+        return _unflatten(grad, v_seq, order), None, None, None, None
+
+
 def iaf(
     current: torch.Tensor,
     v_threshold: float = 1.0,
@@ -461,15 +529,25 @@ def iaf(
     states: bool = False,
 ):
     """Spike counts ``[T, B, ...]`` of an :class:`IAF` layer driven by currents ``[T, B, ...]``
-    (equations there), differentiated by autograd step by step; with ``states=True`` also the
-    membrane potential after each step's reset and bound, ``u`` ``[T, B, ...]``.
+    (equations there); with ``states=True`` also the membrane potential after each step's reset
+    and bound, ``u`` ``[T, B, ...]``.
 
     ``v_min`` None is ``-v_threshold``; ``-inf`` leaves the potential unbounded below. The
     threshold and bound are 0-dim tensors of the currents' dtype, and every op is the one sinabs
-    runs, in its order, so spikes and states equal sinabs's bit for bit in that dtype."""
+    runs, in its order, so spikes and states equal sinabs's bit for bit in that dtype.
+
+    Differentiated by autograd step by step, or, where the LIF's ``auto`` would compile its
+    kernels (:func:`resolve_backend`: on CPU up to 16 steps, unless ``TFSNN_LIF_BACKEND`` says
+    otherwise) and no states are asked for, by :class:`_CompiledIAF`: the same spikes (the same
+    ops, compiled), gradients within float rounding (tests/test_iaf.py)."""
     if current.dim() < 2:
         raise ValueError(f"iaf expects currents shaped [T, B, ...], got shape {tuple(current.shape)}")
     v_min = _iaf_bound(v_threshold, v_min, width)
+    if not states and current.device.type == "cpu" and current.dtype in (torch.float32, torch.float64) and \
+            resolve_backend("auto", current.device, current.shape[0]) == "compiled":
+        bound = None if math.isinf(v_min) else _in_dtype(v_min, current.dtype)
+        threshold = torch.tensor(float(v_threshold), dtype=current.dtype)
+        return _CompiledIAF.apply(current, threshold, bound, float(width), bool(detach_reset))
     like = {"dtype": current.dtype, "device": current.device}
     threshold = torch.tensor(float(v_threshold), **like)
     bound = None if math.isinf(v_min) else torch.tensor(v_min, **like)
