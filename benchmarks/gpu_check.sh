@@ -24,9 +24,8 @@ python benchmarks/step_time.py --device cuda --precision bf16 --channels-last --
 python benchmarks/step_time.py --device cuda --precision fp16 --T 6 --rounds 20 --batch 256 \
     --out "$out/step_time_fp16_b256.csv" 2>&1 | tee "$out/step_time_fp16_b256.txt"
 
-for run in "fp32 false" "bf16 true"; do
+for run in "fp32 0" "bf16 1"; do
     set -- $run
-    tfsnn train --config config/quickstart.yaml --out "$out/quickstart-$1" --device cuda --no-progress \
-        --set data.pack_dir="$packs" --set train.precision="$1" --set train.channels_last="$2" \
-        2>&1 | tee "$out/quickstart-$1.txt"
+    TFSNN_CHANNELS_LAST="$2" tfsnn train --config config/quickstart.yaml --out "$out/quickstart-$1" --device cuda \
+        --no-progress --set data.pack_dir="$packs" --set train.precision="$1" 2>&1 | tee "$out/quickstart-$1.txt"
 done
