@@ -39,7 +39,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import yaml
 from torch.utils.data import DataLoader, TensorDataset
 
