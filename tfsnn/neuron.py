@@ -192,10 +192,11 @@ def _cache_per_capability() -> None:
     CPU capability: torch 2.14's cache hands code compiled under one (AVX2) to a process under
     another (``ATEN_CPU_CAPABILITY=default``), where it fails to build ("'at::vec' has not been
     declared")."""
-    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = f"{default_cache_dir()}-{torch.backends.cpu.get_cpu_capability()}"
+    default = default_cache_dir()  # what dynamo's first use sets the variable to when the user set none
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR", default) == default:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = f"{default}-{torch.backends.cpu.get_cpu_capability()}"
 
 
 @functools.cache
@@ -238,7 +239,7 @@ def _plain(x: torch.Tensor) -> torch.Tensor:
 
 def _compiled_call(fn, tensors, *args):
     """``fn(*tensors, *args)`` compiled (:func:`_compiled`), the tensors made plain."""
-    _cache_per_capability()  # before dynamo's config, whose first use sets the cache folder
+    _cache_per_capability()
     with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
         return _compiled(fn)(*(_plain(t) for t in tensors), *args)
 
