@@ -187,6 +187,7 @@ class _NoCudaRuntimeNotice(logging.Filter):
 _CPP_EXTENSION_NOTICE = _NoCudaRuntimeNotice()
 
 
+@functools.cache
 def _cache_per_capability() -> None:
     """Unless the user chose inductor's cache folder (``TORCHINDUCTOR_CACHE_DIR``), one per ATen
     CPU capability: torch 2.14's cache hands code compiled under one (AVX2) to a process under
@@ -239,7 +240,7 @@ def _plain(x: torch.Tensor) -> torch.Tensor:
 
 def _compiled_call(fn, tensors, *args):
     """``fn(*tensors, *args)`` compiled (:func:`_compiled`), the tensors made plain."""
-    _cache_per_capability()
+    _cache_per_capability()  # once per process, before the first compile
     with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
         return _compiled(fn)(*(_plain(t) for t in tensors), *args)
 
@@ -440,6 +441,12 @@ def exponential_grad(v: torch.Tensor, v_threshold, width: float = 0.5) -> torch.
     return 1.0 / abs_width * torch.exp(-torch.abs(v - v_threshold) / abs_width)
 
 
+def _spike_count(v: torch.Tensor, v_threshold) -> torch.Tensor:
+    """sinabs's ``MultiSpike`` count: ``floor(v / v_threshold)`` spikes where ``v > 0``, else 0,
+    computed as sinabs does, ``(v > 0) * trunc(v / v_threshold)``, in ``v``'s dtype."""
+    return ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(v.dtype)
+
+
 class MultiSpike(torch.autograd.Function):
     """sinabs's ``MultiSpike``: ``floor(v / v_threshold)`` spikes where ``v > 0``, else none
     (computed as sinabs does, ``(v > 0) * trunc(v / v_threshold)``), with the gradient of
@@ -449,7 +456,7 @@ class MultiSpike(torch.autograd.Function):
     def forward(ctx, v: torch.Tensor, v_threshold: torch.Tensor, width: float) -> torch.Tensor:
         ctx.save_for_backward(v, v_threshold)
         ctx.width = width
-        return ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(v.dtype)
+        return _spike_count(v, v_threshold)
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
@@ -478,7 +485,7 @@ def _iaf_forward_scan(current, v_threshold: torch.Tensor, v_min: float | None):
     spikes, vs = [], []
     for t in range(current.shape[0]):
         v = u + current[t]
-        s = ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(current.dtype)
+        s = _spike_count(v, v_threshold)
         u = v - s * v_threshold
         if v_min is not None:
             u = torch.relu(u - v_min) + v_min
@@ -497,12 +504,12 @@ def _iaf_backward_scan(v_seq, grad_spikes, v_threshold: torch.Tensor, v_min: flo
     for t in range(v_seq.shape[0] - 1, -1, -1):
         v = v_seq[t]
         grad_s = grad_spikes[t]
-        grad_v = grad_s * exponential_grad(v, v_threshold, width)
-        if grad_next is not None:
+        if grad_next is None:
+            grad_v = grad_s * exponential_grad(v, v_threshold, width)
+        else:
             grad_u = grad_next
             if v_min is not None:
-                s = ((v > 0) * torch.div(v, v_threshold, rounding_mode="trunc")).to(v.dtype)
-                grad_u = torch.where(v - s * v_threshold - v_min > 0, grad_u, 0.0)
+                grad_u = torch.where(v - _spike_count(v, v_threshold) * v_threshold - v_min > 0, grad_u, 0.0)
             if not detach_reset:
                 grad_s = grad_s - v_threshold * grad_u
             grad_v = grad_u + grad_s * exponential_grad(v, v_threshold, width)
