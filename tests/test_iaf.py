@@ -138,6 +138,8 @@ def test_compiled_equals_the_step_loop(monkeypatch, v_threshold, bounded, detach
         (spikes * weight).sum().backward()
         results[backend] = spikes, inputs.grad
     assert results["fused"][0].max() >= 3 and torch.equal(results["auto"][0], results["fused"][0])
+    with torch.inference_mode():  # no gradient to take: the kernel keeps no potentials, same counts
+        assert torch.equal(iaf(current, v_threshold, None if bounded else -math.inf), results["fused"][0])
     torch.testing.assert_close(results["auto"][1], results["fused"][1], rtol=1e-6, atol=2e-6)
     assert results["auto"][0].flatten(0, 1).is_contiguous(memory_format=torch.channels_last) == channels_last
 

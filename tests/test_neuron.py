@@ -150,6 +150,22 @@ def test_spikes_identical_to_reference_in_every_dtype(backend, dtype):
         assert torch.equal(lif(current, tau, vth, backend=backend), lif(current, tau, vth, backend="autograd"))
 
 
+@pytest.mark.parametrize("backend", ["fused", "compiled"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_inference_gives_the_training_spikes(backend, channels_last):
+    # with no gradient to take, the kernels write the spikes alone (no v kept for a backward)
+    shape = (6, 4, 3, 5, 5)
+    current = torch.randn(shape, generator=torch.Generator().manual_seed(2)) * 1.2
+    if channels_last:
+        current = current.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(shape)
+    trained = lif(current.clone().requires_grad_(), backend=backend)
+    assert trained.grad_fn is not None
+    with torch.inference_mode():
+        inferred = lif(current, backend=backend)
+    assert torch.equal(inferred, trained.detach()) and torch.equal(inferred, lif(current, backend="autograd"))
+    assert inferred.stride() == current.stride()
+
+
 def test_compiled_builds_one_graph_per_T_and_direction():
     # views of differently shaped conv outputs (as in every network), channels-last ones, and the
     # expanded (stride-0) gradient of a sum must not each compile a graph of their own: the

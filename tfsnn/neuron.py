@@ -111,14 +111,15 @@ def _lif_autograd(current, tau, v_threshold, h, detach_reset):
     return torch.stack(spikes)
 
 
-def _forward_eager(current, tau, v_threshold):
-    """Eq. 1-4 over all steps with in-place ops: few passes over memory, no autograd graph."""
+def _forward_eager(current, tau, v_threshold, keep_v: bool):
+    """Eq. 1-4 over all steps with in-place ops: few passes over memory, no autograd graph.
+    Returns the spikes and, with ``keep_v`` (for the backward), every step's ``v``, else None."""
     steps = current.shape[0]
-    v_seq = torch.empty_like(current)
+    v_seq = torch.empty_like(current if keep_v else current[:1])
     spikes = torch.empty_like(current)
     u = None
     for t in range(steps):
-        v = v_seq[t]
+        v = v_seq[t if keep_v else 0]
         if u is None:
             v.copy_(current[t])
         else:  # two roundings, as the reference's ``tau * u + I`` (not one, as add(alpha=tau) would)
@@ -127,7 +128,7 @@ def _forward_eager(current, tau, v_threshold):
         spikes[t].copy_(fired)
         if t + 1 < steps:
             u = v.masked_fill(fired, 0.0)
-    return spikes, v_seq
+    return spikes, v_seq if keep_v else None
 
 
 def _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
@@ -146,8 +147,9 @@ def _backward_eager(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
     return grad_v
 
 
-def _forward_scan(current, tau: float, v_threshold: float):
-    """Eq. 1-4 written functionally, for ``torch.compile`` to fuse all steps into one kernel."""
+def _forward_scan(current, tau: float, v_threshold: float, keep_v: bool):
+    """Eq. 1-4 written functionally, for ``torch.compile`` to fuse all steps into one kernel:
+    the spikes and, with ``keep_v``, every step's ``v`` (else None: one stream less to write)."""
     u, spikes, vs = None, [], []
     for t in range(current.shape[0]):
         v = current[t] if u is None else current[t] + tau * u
@@ -155,7 +157,7 @@ def _forward_scan(current, tau: float, v_threshold: float):
         spikes.append(fired.to(current.dtype))
         vs.append(v)
         u = torch.where(fired, 0.0, v)
-    return torch.stack(spikes), torch.stack(vs)
+    return torch.stack(spikes), torch.stack(vs) if keep_v else None
 
 
 def _backward_scan(v_seq, grad_spikes, tau: float, v_threshold: float, h: float, detach_reset: bool):
@@ -245,18 +247,19 @@ def _compiled_call(fn, tensors, *args):
         return _compiled(fn)(*(_plain(t) for t in tensors), *args)
 
 
-def _compiled_forward(current, tau, v_threshold):
-    return _compiled_call(_forward_scan, [current], tau, v_threshold)
+def _compiled_forward(current, tau, v_threshold, keep_v):
+    return _compiled_call(_forward_scan, [current], tau, v_threshold, keep_v)
 
 
 def _compiled_backward(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
     return _compiled_call(_backward_scan, [v_seq, grad_spikes], tau, v_threshold, h, detach_reset)
 
 
-def _triton_forward(current, tau, v_threshold):
+def _triton_forward(current, tau, v_threshold, keep_v):
     from tfsnn import lif_triton  # needs Triton: imported on first use
 
-    return lif_triton.forward(current, tau, v_threshold)
+    spikes, v_seq = lif_triton.forward(current, tau, v_threshold)  # one kernel writes both
+    return spikes, v_seq if keep_v else None
 
 
 def _triton_backward(v_seq, grad_spikes, tau, v_threshold, h, detach_reset):
@@ -280,16 +283,18 @@ def _like(x: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
 
 class _FusedLIF(torch.autograd.Function):
     """All ``T`` steps of Eq. 1-4 as one autograd node that saves only ``v``; eager, compiled
-    or Triton kernels (``backend``)."""
+    or Triton kernels (``backend``). With ``keep_v`` false (no gradient to take: inference) it
+    keeps no ``v`` either, and the kernels write the spikes alone."""
 
     @staticmethod
-    def forward(ctx, current, tau, v_threshold, h, detach_reset, backend):
+    def forward(ctx, current, tau, v_threshold, h, detach_reset, backend, keep_v):
         if backend == "fused":
-            spikes, v_seq = _forward_eager(current, tau, v_threshold)
+            spikes, v_seq = _forward_eager(current, tau, v_threshold, keep_v)
         else:
             order = _memory_order(current)
-            spikes, v_seq = _FLAT_FORWARD[backend](_flatten(current, order), tau, v_threshold)
-            spikes, v_seq = _unflatten(spikes, current, order), _unflatten(v_seq, current, order)
+            spikes, v_seq = _FLAT_FORWARD[backend](_flatten(current, order), tau, v_threshold, keep_v)
+            spikes = _unflatten(spikes, current, order)
+            v_seq = _unflatten(v_seq, current, order) if keep_v else None
         ctx.save_for_backward(v_seq)
         ctx.params = (tau, v_threshold, h, detach_reset, backend)
         return spikes
@@ -306,7 +311,7 @@ class _FusedLIF(torch.autograd.Function):
                 _flatten(v_seq, order), _flatten(grad_spikes, order), tau, v_threshold, h, detach_reset
             )
             grad = _unflatten(grad, v_seq, order)
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 BACKENDS = ("auto", "triton", "compiled", "fused", "autograd")
@@ -391,7 +396,8 @@ def lif(
     v_threshold = _in_dtype(float(v_threshold), current.dtype)
     if backend == "autograd":
         return _lif_autograd(current, float(tau), v_threshold, float(h), bool(detach_reset))
-    return _FusedLIF.apply(current, float(tau), v_threshold, float(h), bool(detach_reset), backend)
+    keep_v = torch.is_grad_enabled() and current.requires_grad
+    return _FusedLIF.apply(current, float(tau), v_threshold, float(h), bool(detach_reset), backend, keep_v)
 
 
 class SpikingNeuron(nn.Module):
@@ -476,9 +482,10 @@ def _iaf_bound(v_threshold: float, v_min: float | None, width: float) -> float:
     return v_min
 
 
-def _iaf_forward_scan(current, v_threshold: torch.Tensor, v_min: float | None):
+def _iaf_forward_scan(current, v_threshold: torch.Tensor, v_min: float | None, keep_v: bool):
     """The IAF's steps (:class:`IAF`) written functionally, in sinabs's ops and order, for
-    ``torch.compile``: spike counts and the potentials ``v`` before the reset. The threshold is a
+    ``torch.compile``: spike counts and, with ``keep_v``, the potentials ``v`` before the reset
+    (else None). The threshold is a
     0-dim tensor: divided by a constant, the compiled kernel would multiply by its reciprocal,
     which rounds otherwise."""
     u = torch.zeros_like(current[0])
@@ -491,7 +498,7 @@ def _iaf_forward_scan(current, v_threshold: torch.Tensor, v_min: float | None):
             u = torch.relu(u - v_min) + v_min
         spikes.append(s)
         vs.append(v)
-    return torch.stack(spikes), torch.stack(vs)
+    return torch.stack(spikes), torch.stack(vs) if keep_v else None
 
 
 def _iaf_backward_scan(v_seq, grad_spikes, v_threshold: torch.Tensor, v_min: float | None, width: float,
@@ -519,14 +526,16 @@ def _iaf_backward_scan(v_seq, grad_spikes, v_threshold: torch.Tensor, v_min: flo
 
 
 class _CompiledIAF(torch.autograd.Function):
-    """All ``T`` steps of the IAF as one autograd node that saves only ``v``; its forward and
-    backward each one compiled kernel over the steps (as the LIF's ``compiled`` backend)."""
+    """All ``T`` steps of the IAF as one autograd node that saves only ``v`` (none with ``keep_v``
+    false: inference); its forward and backward each one compiled kernel over the steps (as the
+    LIF's ``compiled`` backend)."""
 
     @staticmethod
-    def forward(ctx, current, v_threshold, v_min, width, detach_reset):
+    def forward(ctx, current, v_threshold, v_min, width, detach_reset, keep_v):
         order = _memory_order(current)
-        spikes, v_seq = _compiled_call(_iaf_forward_scan, [_flatten(current, order), v_threshold], v_min)
-        spikes, v_seq = _unflatten(spikes, current, order), _unflatten(v_seq, current, order)
+        spikes, v_seq = _compiled_call(_iaf_forward_scan, [_flatten(current, order), v_threshold], v_min, keep_v)
+        spikes = _unflatten(spikes, current, order)
+        v_seq = _unflatten(v_seq, current, order) if keep_v else None
         ctx.save_for_backward(v_seq, v_threshold)
         ctx.params = (v_min, width, detach_reset)
         return spikes
@@ -537,7 +546,7 @@ class _CompiledIAF(torch.autograd.Function):
         order = _memory_order(v_seq)
         grad = _compiled_call(_iaf_backward_scan, [_flatten(v_seq, order), _flatten(grad_spikes, order), v_threshold],
                               *ctx.params)
-        return _unflatten(grad, v_seq, order), None, None, None, None
+        return _unflatten(grad, v_seq, order), None, None, None, None, None
 
 
 def iaf(
@@ -567,7 +576,8 @@ def iaf(
             resolve_backend("auto", current.device, current.shape[0]) == "compiled":
         bound = None if math.isinf(v_min) else _in_dtype(v_min, current.dtype)
         threshold = torch.tensor(float(v_threshold), dtype=current.dtype)
-        return _CompiledIAF.apply(current, threshold, bound, float(width), bool(detach_reset))
+        keep_v = torch.is_grad_enabled() and current.requires_grad
+        return _CompiledIAF.apply(current, threshold, bound, float(width), bool(detach_reset), keep_v)
     like = {"dtype": current.dtype, "device": current.device}
     threshold = torch.tensor(float(v_threshold), **like)
     bound = None if math.isinf(v_min) else torch.tensor(v_min, **like)
