@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from tfsnn.cli import main
 from tfsnn.config import ConfigError, config_hash, load_config, validate_config
+from tfsnn.io import read_records
 from tfsnn.stack import fingerprint, stack_id, stack_text
 
 
@@ -140,6 +142,22 @@ def test_cli_train_then_evaluate(tmp_path, pack_dir, capsys):
     assert rows.config.tolist() == ["2-2-2-2-2-2-2-2", "3-2-1-1-2-3-1-2"]
     assert rows.bn_calibrated.tolist() == [False, True]
     assert rows.samples.tolist() == [30, 30] and rows.checkpoint_epoch.tolist() == [1, 1]
+
+    # what each test item got, beside the rows: the same accuracies, and items named by their
+    # position in the pack's test split (its labels there are the targets)
+    records = tmp_path / "eval.npz"
+    assert main(["evaluate", "--checkpoint", str(out / "checkpoint.pt"), "--T", "2",
+                 "--configs", "3-2-1-1-2-3-1-2", "--out", str(csv), "--records", str(records)]) == 0
+    arrays, provenance = read_records(records)
+    assert arrays["config"].tolist() == rows.config.tolist() and arrays["bn_calibrated"].tolist() == [False, True]
+    assert arrays["predicted"].shape == (2, 30)
+    correct = (arrays["predicted"] == arrays["target"]).mean(axis=1) * 100
+    assert correct == pytest.approx(pd.read_csv(csv).accuracy.tolist())
+    item = arrays["item"]
+    assert len(set(item)) == 30 and (np.diff(item) > 0).all()  # a class-balanced subset of the 10,000
+    with np.load(pack_dir / "mnist.npz") as pack:
+        assert (pack["y_test"][item] == arrays["target"]).all()
+    assert provenance["config_hash"] == str(rows.config_hash[0]) and provenance["stack_id"] == rows.stack_id[0]
 
     # a configuration of the wrong length: clear error, no CSV
     bad_csv = tmp_path / "bad.csv"

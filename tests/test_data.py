@@ -151,3 +151,17 @@ def test_data_config_passes_every_option(pack_dir):
     options = config.data.load_options()
     assert options["seed"] == 3 and options["time_bins"] == 5 and options["num_workers"] is None
     assert "split_seed" not in options and "name" not in options
+
+
+def test_test_items_are_positions_in_the_source(pack_dir):
+    # a class-balanced subset keeps each item's position in the pack's split: what per-image
+    # records name an image by
+    from tfsnn.data.core import Recordings
+
+    rec = Recordings("images", np.array([0, 1, 0, 1, 0, 1]), np.arange(6), lambda x: x, "toy")
+    assert rec.select(np.array([1, 3, 5])).select(np.array([0, 2])).positions.tolist() == [1, 5]
+    data = load("mnist", "pack", pack_dir=pack_dir, test_size=40, seed=3)
+    with np.load(pack_dir / "mnist.npz") as pack:
+        labels = pack["y_test"]
+    assert data.test_items.tolist() == balanced_subset(labels, 40, 3).tolist()
+    assert [int(data.test[k][1]) for k in range(40)] == labels[data.test_items].tolist()

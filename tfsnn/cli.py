@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="calibrate BN at non-uniform configurations only (T_max statistics serve every "
                          "uniform T) or at every one (Table 12)")
     ev.add_argument("--out", required=True, help="CSV of tidy result rows")
+    ev.add_argument("--records", default=None, metavar="NPZ",
+                    help="also what each test item got (its position in the data's test split, its class, the "
+                         "class predicted at each configuration), as an .npz file with the rows' provenance")
     ev.add_argument("--device", default=None)
     ev.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
             rows = evaluate_checkpoint(args.checkpoint, args.T, args.configs, _section_overrides(args.set),
                                        args.device, args.recalibrate, args.random_configs, args.random_seed,
-                                       args.trust_method)
+                                       args.trust_method, args.records)
             write_csv(rows, args.out)
             print(rows[["config", "accuracy", "loss", "bn_calibrated"]].to_string(index=False))
     except (ConfigError, DataError, CheckpointError, ValueError, OSError) as err:  # OSError: a path it names

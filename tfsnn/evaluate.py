@@ -16,7 +16,10 @@ reduce them to rows. It takes three shortcuts, each giving the plain evaluation'
   one pass over each activation fewer; the same function up to float rounding.
 - **Inference mode**, which records nothing for autograd.
 
-Losses are reduced per image in one float64 sum over the test set. How the items are batched
+:func:`evaluate` also gives what each test item got (``per_item=True``, :class:`Predictions`):
+the predicted class at every configuration, the records that paired statistics need
+(:mod:`tfsnn.report.statistics`). Losses are reduced per image in one float64 sum over the test
+set. How the items are batched
 (the execution setting ``TFSNN_EVAL_BATCH``, :mod:`tfsnn.execution`) changes no prediction but
 may change the last bits of a score: oneDNN may pick other conv kernels for another batch size.
 """
@@ -26,6 +29,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +41,7 @@ from tfsnn.models.tfsnn import TFSNN
 from tfsnn.precision import autocast
 from tfsnn.temporal import TemporalConfig
 
-__all__ = ["evaluate", "accuracy", "scores", "summary", "eval_mode"]
+__all__ = ["evaluate", "accuracy", "scores", "summary", "eval_mode", "Predictions"]
 
 
 @contextmanager
@@ -98,6 +104,15 @@ def summary(class_scores: torch.Tensor, targets: torch.Tensor) -> dict:
     return {"accuracy": 100.0 * correct / count, "loss": float(losses.double().sum()) / count, "samples": count}
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What each test item got, in the loader's order: its class (``targets``, ``[N]``) and the
+    class predicted at each configuration (``predicted``, by its name, e.g. "3-2-2")."""
+
+    targets: np.ndarray
+    predicted: dict[str, np.ndarray]
+
+
 def accuracy(model, loader: Iterable, t, device: torch.device | str | None = None, precision: str = "auto") -> dict:
     """Top-1 accuracy (percent), mean cross-entropy and sample count of ``model`` at ``t``
     (``precision``: see :mod:`tfsnn.precision`)."""
@@ -114,9 +129,10 @@ def evaluate(
     calibration_batches: int = 10,
     recalibrate: str = "nonuniform",
     precision: str = "auto",
-) -> list[dict]:
+    per_item: bool = False,
+) -> list[dict] | tuple[list[dict], Predictions]:
     """One row per configuration: ``config`` ("3-2-2"), ``T`` (uniform T or None), accuracy,
-    loss, samples.
+    loss, samples; with ``per_item``, also the :class:`Predictions` they were counted from.
 
     With a ``calibration_loader``, BN is calibrated at each configuration first (SPEC: a stage
     fed by a summing TTM sees larger inputs than at T_max): ``recalibrate="nonuniform"`` does so
@@ -132,23 +148,29 @@ def evaluate(
     def calibrated(config):
         return calibration_loader is not None and (recalibrate == "all" or not config.is_uniform)
 
-    found = {}
+    found, predicted = {}, {}
+
+    def record(outputs, targets, tested):
+        for config in tested:
+            found[config] = summary(outputs[config], targets)
+            predicted[str(config)] = outputs[config].argmax(1).cpu().numpy()
+        return targets.cpu().numpy()
+
     shared = [c for c in configs if not calibrated(c)]
     if shared:
-        outputs, targets = scores(model, loader, shared, device, precision)
-        found.update({c: summary(outputs[c], targets) for c in shared})
+        targets = record(*scores(model, loader, shared, device, precision), shared)
     saved = [copy.deepcopy(bn.state_dict()) for bn in batchnorms(model)]
     try:
         for config in configs:
             if config not in found:
                 calibrate(model, calibration_loader, config, calibration_batches, device, precision)
-                outputs, targets = scores(model, loader, [config], device, precision)
-                found[config] = summary(outputs[config], targets)
+                targets = record(*scores(model, loader, [config], device, precision), [config])
                 _restore(model, saved)
     finally:
         _restore(model, saved)
-    return [{"config": str(c), "T": c[0] if c.is_uniform else None, "bn_calibrated": calibrated(c), **found[c]}
+    rows = [{"config": str(c), "T": c[0] if c.is_uniform else None, "bn_calibrated": calibrated(c), **found[c]}
             for c in configs]
+    return (rows, Predictions(targets, predicted)) if per_item else rows
 
 
 def _restore(model, saved: list[dict]) -> None:

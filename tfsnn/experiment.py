@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -13,7 +14,7 @@ from tfsnn import data as tfdata
 from tfsnn import execution
 from tfsnn.config import Config, config_hash, validate_config
 from tfsnn.evaluate import evaluate
-from tfsnn.io import CheckpointError, load_checkpoint, with_provenance
+from tfsnn.io import CheckpointError, load_checkpoint, with_provenance, write_records
 from tfsnn.models import build
 from tfsnn.precision import ANALYSIS_PRECISION, autocast, memory_format
 from tfsnn.stack import record
@@ -159,11 +160,16 @@ class Trained:
         off, also inside an enclosing autocast)."""
         return autocast(self.device, self.analysis_precision)
 
-    def rows(self, rows, **fields) -> pd.DataFrame:
-        """``rows`` as a tidy frame with this run's fields and the provenance columns."""
+    def fields(self) -> dict:
+        """What this run's results carry besides the code provenance (:func:`run_info` without
+        the config, and the checkpoint's epoch)."""
         info = run_info(self.config, self.datasets)
         info.pop("config")
-        return with_provenance(rows, checkpoint_epoch=self.epoch, **info, **fields)
+        return {"checkpoint_epoch": self.epoch, **info}
+
+    def rows(self, rows, **fields) -> pd.DataFrame:
+        """``rows`` as a tidy frame with this run's fields and the provenance columns."""
+        return with_provenance(rows, **self.fields(), **fields)
 
 
 def load_trained(checkpoint: str | Path, overrides: dict | None = None, device=None,
@@ -220,10 +226,16 @@ def evaluate_checkpoint(
     random_configs: int = 0,
     random_seed: int = 0,
     trust_method: bool = False,
+    records: str | Path | None = None,
 ) -> pd.DataFrame:
     """Rows of test accuracy of a trained checkpoint at uniform ``T`` and per-stage ``configs``,
     plus ``random_configs`` configurations drawn with ``random_seed``, each stage uniform in
     ``[1, T_max]`` (the same draws for every model of the same depth and ``T_max``).
+
+    ``records``: an ``.npz`` file (:func:`tfsnn.io.write_records`, the rows' provenance) that
+    gets what each test item got: ``item`` (its position in the data source's test split,
+    :attr:`tfsnn.data.Datasets.test_items`), ``target``, ``config`` (the rows' configurations),
+    ``bn_calibrated`` and ``predicted`` (``[configs, items]``, the predicted classes).
 
     BN is calibrated (``train.calibrate_batches`` training batches) at every non-uniform
     configuration (``recalibrate="all"``: at every one, Table 12); otherwise the checkpoint's
@@ -245,5 +257,14 @@ def evaluate_checkpoint(
         calibration_batches=trained.calibration_batches,
         recalibrate=recalibrate,
         precision=trained.precision,
+        per_item=records is not None,
     )
+    if records is None:
+        return trained.rows(rows)
+    rows, predictions = rows
+    names = [row["config"] for row in rows]
+    write_records({"item": trained.datasets.test_items, "target": predictions.targets.astype(np.int16),
+                   "config": np.array(names), "bn_calibrated": np.array([row["bn_calibrated"] for row in rows]),
+                   "predicted": np.stack([predictions.predicted[c] for c in names]).astype(np.int16)},
+                  records, **trained.fields())
     return trained.rows(rows)

@@ -27,6 +27,8 @@ __all__ = [
     "atomic_path",
     "copy_atomic",
     "write_csv",
+    "write_records",
+    "read_records",
     "save_checkpoint",
     "load_checkpoint",
     "save_finished_checkpoint",
@@ -70,6 +72,31 @@ def copy_atomic(source: str | os.PathLike, target: str | os.PathLike) -> None:
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def write_records(arrays: dict, path: str | os.PathLike, **fields) -> None:
+    """Per-item records (arrays of one value per test item, or per configuration and item) as an
+    ``.npz`` file beside a CSV, written atomically, with the provenance of :func:`provenance`
+    (``fields``: the rows' own) as one JSON string under ``provenance``."""
+    import json
+
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays, provenance=np.array(json.dumps(provenance(**fields), sort_keys=True)))
+
+
+def read_records(path: str | os.PathLike) -> tuple[dict, dict]:
+    """The arrays and the provenance of a :func:`write_records` file (no pickles loaded)."""
+    import json
+
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    if "provenance" not in arrays:
+        raise ValueError(f"{path} holds no provenance: not a tfsnn per-item record")
+    return arrays, json.loads(str(arrays.pop("provenance")))
 
 
 class CheckpointError(RuntimeError):

@@ -129,7 +129,7 @@ def spike_recordings(audio: Recordings, cochlea: Cochlea) -> Recordings:
     rate = audio.info["sample_rate"]
     identity = f"{audio.identity}|cochlea:{json.dumps(asdict(cochlea), sort_keys=True)}"
     return Recordings("events", audio.labels, audio.items, partial(_audio_spikes, audio.reader, rate, cochlea),
-                      identity, {"sensor_size": (cochlea.channels, 1, 1)})
+                      identity, {"sensor_size": (cochlea.channels, 1, 1)}, audio.positions)
 
 
 def _read_wav(sample_rate: int, path: str) -> np.ndarray:

@@ -35,7 +35,9 @@ class DataError(RuntimeError):
 class Datasets:
     """Train and test sets of one dataset; ``provenance`` goes into every result row.
 
-    Each of ``train`` and ``test`` also carries its own ``provenance`` attribute.
+    Each of ``train`` and ``test`` also carries its own ``provenance`` attribute;
+    ``test_items`` is each test item's position in its source (:attr:`Recordings.positions`),
+    what names an image in the per-image records of an evaluation.
     """
 
     train: Dataset
@@ -43,6 +45,11 @@ class Datasets:
     num_classes: int
     in_channels: int
     provenance: dict = field(default_factory=dict)
+    test_items: np.ndarray | None = None  # None: 0, 1, ... (the test set is its source)
+
+    def __post_init__(self):
+        if self.test_items is None:
+            self.test_items = np.arange(len(self.test), dtype=np.int64)
 
 
 @dataclass
@@ -54,7 +61,8 @@ class Recordings:
     ``items`` is an array or list (file paths, slices of a pack, in-memory images); ``reader``
     a picklable function, so DataLoader workers can read. ``identity`` names the source and the
     selection exactly (cache keys use it); ``info`` holds what the kind needs (``sensor_size``,
-    ``sample_rate``).
+    ``sample_rate``); ``positions`` each item's position among the source's recordings (a pack's
+    split; a whole set that is split here), kept through :meth:`select`.
     """
 
     kind: str
@@ -63,6 +71,11 @@ class Recordings:
     reader: Callable
     identity: str
     info: dict = field(default_factory=dict)
+    positions: np.ndarray | None = None  # of each item in the source's split (None: 0, 1, ...)
+
+    def __post_init__(self):
+        if self.positions is None:
+            self.positions = np.arange(len(self.labels), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -73,9 +86,8 @@ class Recordings:
     def select(self, indices: np.ndarray) -> Recordings:
         indices = np.asarray(indices, dtype=np.int64)
         items = self.items[indices] if isinstance(self.items, np.ndarray) else [self.items[i] for i in indices]
-        return Recordings(
-            self.kind, self.labels[indices], items, self.reader, f"{self.identity}|{digest(indices)}", self.info
-        )
+        return Recordings(self.kind, self.labels[indices], items, self.reader, f"{self.identity}|{digest(indices)}",
+                          self.info, self.positions[indices])
 
 
 def balanced_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -119,7 +119,7 @@ def load(
     provenance.update(data_preprocessing=preprocessing, train_size=len(splits["train"]), test_size=len(splits["test"]))
     for dataset in built.values():
         dataset.provenance["data_preprocessing"] = preprocessing
-    return Datasets(built["train"], built["test"], info.num_classes, in_channels, provenance)
+    return Datasets(built["train"], built["test"], info.num_classes, in_channels, provenance, splits["test"].positions)
 
 
 def default_workers() -> int:
