@@ -101,6 +101,7 @@ def test_the_cheapest_committed_run_trains_again_to_its_committed_rows(workspace
         (workspace / f"results/small/configs/{RUN}.yaml").read_bytes()
     assert "optimizer" not in load_checkpoint(kept / "runs" / RUN / "checkpoint.pt")
     assert (kept / "evals" / RUN / "T100.csv").read_bytes() == (workspace / EVALUATION).read_bytes()
+    assert (kept / "evals" / RUN / "T100.npz").read_bytes() == (workspace / EVALUATION).with_suffix(".npz").read_bytes()
     card = pd.read_csv(kept / "scorecard-partial.csv", keep_default_na=False).set_index("claim")
     assert card.loc["sequence-table15", "verdict"] == "pending (not run yet)"
     assert (COMMITTED / "fig7C.csv").is_file()

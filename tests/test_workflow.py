@@ -309,9 +309,15 @@ def test_a_committed_run_and_its_evaluations_are_copied_instead_of_made_again(tm
     evaluation = f"evals/{run}/T6.csv"
     (tmp_path / "workflow/reference/smoke" / evaluation).parent.mkdir(parents=True)
     (tmp_path / "workflow/reference/smoke" / evaluation).write_text("T,value\n6,50.0\n")
+    records = evaluation.replace(".csv", ".npz")
+    # committed before per-item records were kept: made again (evaluating the fake checkpoint fails)
+    done = workflow(f"results/smoke/{evaluation}")
+    assert done.returncode != 0 and "Error in rule evaluate" in done.stderr
+    (tmp_path / "workflow/reference/smoke" / records).write_bytes(b"the committed records")
     done = workflow(f"results/smoke/{evaluation}")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / f"results/smoke/{evaluation}").read_text() == "T,value\n6,50.0\n"
+    assert (tmp_path / f"results/smoke/{records}").read_bytes() == b"the committed records"
     assert (tmp_path / f"results/smoke/logs/evaluate/{run}/T6.log").read_text().startswith("restored from")
     # a checkpoint trained here (not the committed one) is evaluated afresh
     (tmp_path / f"results/smoke/runs/{run}/checkpoint.pt").write_bytes(b"another checkpoint")

@@ -190,6 +190,14 @@ def committed_result(wildcards, output):
     return str(committed) if committed_checkpoint(wildcards.run) and committed.is_file() else ""
 
 
+def committed_records(wildcards, output):
+    """The committed per-item records (.npz) beside committed_result's CSV, if it has them, else "":
+    an evaluation committed before records were kept is made again."""
+    csv = committed_result(wildcards, output)
+    records = Path(csv).with_suffix(".npz") if csv else None
+    return str(records) if records is not None and records.is_file() else ""
+
+
 def partial_dir(wildcards, output):
     """Where `tfsnn train` writes (and resumes from) a run: named by its config's hash, so a
     changed config starts afresh instead of resuming another config's checkpoint."""

@@ -82,15 +82,18 @@ rule train:
 # they name is the user's, so evaluations and analyses may import it (--trust-method).
 # An evaluation or analysis committed beside a committed run (rule keep_results) is copied from
 # there when the job's checkpoint is byte-for-byte the committed one (restored or copied by rule
-# train): on a new machine, nothing finished is computed again.
+# train): on a new machine, nothing finished is computed again. An evaluation also gives what each
+# test item got (records: tfsnn evaluate --records); one committed without them is made again.
 rule evaluate:
     input:
         "results/{scale}/runs/{run}/checkpoint.pt",
     output:
-        "results/{scale}/evals/{run}/{tag}.csv",
+        csv="results/{scale}/evals/{run}/{tag}.csv",
+        records="results/{scale}/evals/{run}/{tag}.npz",
     params:
         arguments=evaluation_arguments,
         committed=committed_result,
+        committed_records=committed_records,
         checkpoint=lambda wildcards: committed_checkpoint(wildcards.run),
         env=env_prefix(),
     threads: SCALE["resources"]["evaluate"]["threads"]
@@ -104,11 +107,11 @@ rule evaluate:
     log:
         "results/{scale}/logs/evaluate/{run}/{tag}.log",
     shell:
-        "if [ -n '{params.committed}' ] && cmp -s {input} {params.checkpoint}; then "
+        "if [ -n '{params.committed_records}' ] && cmp -s {input} {params.checkpoint}; then "
         "echo 'restored from {params.committed} (made there from this very checkpoint)' > {log} && "
-        "cp {params.committed} {output}; else "
+        "cp {params.committed} {output.csv} && cp {params.committed_records} {output.records}; else "
         "OMP_NUM_THREADS={threads} {params.env} tfsnn evaluate --checkpoint {input} --trust-method "
-        "{params.arguments} --out {output} > {log} 2>&1; fi"
+        "{params.arguments} --out {output.csv} --records {output.records} > {log} 2>&1; fi"
 
 
 rule analyze:
