@@ -2,13 +2,17 @@
 result rows whose answers are known."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
+from tfsnn.io import write_records
 from tfsnn.report import claims
-from tfsnn.report.compare import comparison, paper_values, read_results
+from tfsnn.report.compare import comparison, paper_values, read_item_records, read_results
+from tfsnn.report.statistics import Group, contrast
 from tfsnn.report.tables import assemble, part, read_reference, side_by_side
 
 REFERENCE = "workflow/reference/reference_values.csv"
@@ -440,13 +444,13 @@ def test_comparison_judges_a_difference_by_its_t_interval_over_seeds_and_test_se
     frame = comparison(pd.DataFrame(rows))
     verdicts = dict(zip(frame["label"], frame["verdict"]))
     assert verdicts == {"MTT": "", "A": "within noise", "B": "worse"}
-    # by hand, B: d = -10.8; se^2 = (0.2^2 + v_B) / 3 + (1^2 + v_MTT) / 3 with v the mean over seeds of
-    # 100^2 p (1 - p) / 2000; t_{0.975, 2} = 4.303
-    v_b = 1e4 * (0.8 * 0.2 + 0.802 * 0.198 + 0.804 * 0.196) / 3 / 2000
-    v_mtt = 1e4 * (0.9 * 0.1 + 0.92 * 0.08 + 0.91 * 0.09) / 3 / 2000
+    # by hand, B without per-item records: Welch over the independent seeds, d = -10.8,
+    # se^2 = 0.2^2 / 3 + 1^2 / 3, df = se^4 / ((0.04 / 3)^2 / 2 + (1 / 3)^2 / 2)
     b = frame.set_index("label").loc["B"]
-    half = 4.302653 * math.sqrt((0.04 + v_b) / 3 + (1.0 + v_mtt) / 3)
+    se2 = 0.04 / 3 + 1.0 / 3
+    half = stats.t.ppf(0.975, se2**2 / ((0.04 / 3) ** 2 / 2 + (1 / 3) ** 2 / 2)) * math.sqrt(se2)
     assert (b["difference"], b["ci_low"], b["ci_high"]) == pytest.approx((-10.8, -10.8 - half, -10.8 + half))
+    assert b["test"] == "seeds" and b["mde"] > half
     assert frame.set_index("label").loc["A", "difference"] == pytest.approx(0.5)
     assert frame["T"].tolist() == ["6", "6", "6"]
     # two seeds: t with 1 degree of freedom (12.7) leaves even B's 10 points within the noise
@@ -456,6 +460,38 @@ def test_comparison_judges_a_difference_by_its_t_interval_over_seeds_and_test_se
     path = write(tmp_path, "rows.csv", rows)
     assert len(read_results([path, path])) == len(rows)
     assert paper_values(frame, pd.read_csv(REFERENCE, keep_default_na=False), "cifar10").iloc[0] == 96.84
+
+
+def test_comparison_with_per_item_records_adds_the_shared_test_items(tmp_path):
+    # two methods, three independent seeds each, tested on the same 200 items: the records give
+    # the per-seed accuracies of the rows, and the test-set term of the items both saw
+    rng = np.random.default_rng(0)
+    hard = rng.uniform(0.2, 0.95, 200)
+    paths, correct = [], {}
+    for label, shift in (("MTT", 0.0), ("mine", 0.05)):
+        for seed in range(3):
+            right = rng.uniform(size=200) < hard + shift + rng.normal(0, 0.02)
+            predicted = np.where(right, 1, 0).astype(np.int16)[None, :]
+            correct[(label, seed)] = right.astype(float)
+            row = provenance(label=label, method=label, seed=seed, config="6-6", accuracy=100 * right.mean(),
+                             samples=200)
+            path = write(tmp_path, f"{label}-{seed}.csv", [row])
+            write_records({"item": np.arange(200), "target": np.ones(200, np.int16), "config": np.array(["6-6"]),
+                           "predicted": predicted}, Path(path).with_suffix(".npz"))
+            paths.append(path)
+    records = read_item_records(paths)
+    assert sorted(records) == sorted((label, seed, "6-6") for label, seed in correct)
+    frame = comparison(read_results(paths), records=records).set_index("label")
+    mine = frame.loc["mine"]
+    estimate = contrast([Group(100 * np.stack([correct[("mine", s)] for s in range(3)])),
+                         Group(100 * np.stack([correct[("MTT", s)] for s in range(3)]), -1.0)])
+    assert mine["test"] == "seeds and test items" and estimate.test_var > 0
+    assert (mine["difference"], mine["ci_low"], mine["ci_high"]) == \
+        pytest.approx((estimate.effect, *estimate.interval()))
+    # without the records: the seeds alone, a narrower interval that leaves out the shared items
+    seeds_only = comparison(read_results(paths)).set_index("label").loc["mine"]
+    assert seeds_only["test"] == "seeds" and seeds_only["difference"] == pytest.approx(mine["difference"])
+    assert seeds_only["ci_high"] - seeds_only["ci_low"] < mine["ci_high"] - mine["ci_low"]
 
 
 def test_merging_tells_runs_apart_by_config_hash_and_data_source(tmp_path):

@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
     cmp = sub.add_parser("compare", help="compare methods from evaluation CSVs of any machines (mean, std over seeds)")
-    cmp.add_argument("csv", nargs="+", help="evaluation CSVs (tfsnn evaluate) or comparison rows of the DAG")
+    cmp.add_argument("csv", nargs="+", help="evaluation CSVs (tfsnn evaluate) or comparison rows of the DAG; "
+                     "per-item records beside them (x.npz beside x.csv) are used where both methods have them")
     cmp.add_argument("--baseline", default=None, help="label the others are compared with (default: MTT)")
     cmp.add_argument("--reference", default=None, help="reference CSV of the paper's values, e.g. "
                      "workflow/reference/reference_values.csv")
@@ -218,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{written['path']}: {args.dataset}, {written['train_size']} train and {written['test_size']} "
                   f"test items from {written['made_from']}, sha256 {written['sha256']}")
         elif args.command == "compare":
-            from tfsnn.report.compare import read_results, render_comparison
+            from tfsnn.report.compare import read_item_records, read_results, render_comparison
 
             frame = render_comparison(read_results(args.csv), args.out, args.csv_out, args.baseline,
-                                      args.reference, args.dataset)
-            print(frame[["label", "config", "mean", "std", "seeds", "difference", "verdict"]].to_string(index=False))
+                                      args.reference, args.dataset, records=read_item_records(args.csv))
+            print(frame[["label", "config", "mean", "std", "seeds", "difference", "test", "verdict"]]
+                  .to_string(index=False))
         elif args.command == "export-nir":
             import nir
 

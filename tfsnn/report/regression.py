@@ -129,18 +129,21 @@ def reference_environment(reference_dir) -> dict | None:
 
 
 def update_references(fresh_dir, reference_dir, prune: bool = True) -> list[str]:
-    """Make ``fresh_dir``'s CSVs the references: copy each into ``reference_dir`` atomically,
+    """Make ``fresh_dir``'s CSVs the references, each with the per-item records beside it
+    (``x.npz`` beside ``x.csv``) where it has them: copy each into ``reference_dir`` atomically,
     then (``prune``) remove the references ``fresh_dir`` no longer has, and record this
-    machine's stack beside them. Returns the names copied."""
+    machine's stack beside them. Returns the names of the CSVs copied."""
     fresh_dir, reference_dir = Path(fresh_dir), Path(reference_dir)
     fresh = sorted(fresh_dir.glob("*.csv"))
     if not fresh:
         raise ValueError(f"{fresh_dir} holds no result CSVs to make references of")
     names = [path.name for path in fresh]
-    for path in fresh:
+    copied = [p for path in fresh for p in (path, path.with_suffix(".npz")) if p.is_file()]
+    for path in copied:
         copy_atomic(path, reference_dir / path.name)
-    for stale in reference_dir.glob("*.csv") if prune else ():
-        if stale.name not in names:
+    kept = {path.name for path in copied}
+    for stale in [*reference_dir.glob("*.csv"), *reference_dir.glob("*.npz")] if prune else ():
+        if stale.name not in kept:
             stale.unlink()
     with atomic_path(reference_dir / ENVIRONMENT_FILE) as tmp:
         tmp.write_text(json.dumps(fingerprint(), indent=2) + "\n")

@@ -39,7 +39,8 @@ if COMPARE:
         input:
             sorted({csv for csvs in COMPARE_ROWS.values() for csv in csvs}),
         output:
-            "results/{scale}/compare-rows.csv",
+            rows="results/{scale}/compare-rows.csv",
+            records="results/{scale}/compare-rows.npz",
         params:
             rows=COMPARE_ROWS,
             dataset=COMPARE["dataset"],
@@ -55,6 +56,7 @@ if COMPARE:
     rule compare_methods:
         input:
             rows="results/{scale}/compare-rows.csv",
+            records="results/{scale}/compare-rows.npz",
             reference=REFERENCE,
         output:
             pdf=report("figures/{scale}/compare.pdf", category="Method comparison"),

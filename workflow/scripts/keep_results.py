@@ -8,8 +8,9 @@ resumes where this one stopped and a reader sees the results without running any
   training: :func:`tfsnn.stack.record`). Rule train copies
   a run from here instead of training it again when its config is byte-for-byte the same.
 - ``evals/`` and ``analyses/``: every evaluation and analysis CSV made here (not one restored
-  from there), with an evaluation's per-item records (``.npz``) and its benchmark (for the re-run check, ``tests/test_small_rerun.py``). Rules
-  evaluate and analyze restore them beside a restored run.
+  from there), with an evaluation's per-item records (``.npz``) and the job's benchmark (for
+  the re-run check, ``tests/test_small_rerun.py``). Rules evaluate and analyze restore them
+  beside a restored run.
 - the top-level result CSVs (tables, figures' data, scorecard) and ``environment.json``
   (:func:`tfsnn.report.regression.update_references`), the rendered ``figures/`` and
   ``cost/jobs.csv``, the measured time of every job kept (:func:`tfsnn.report.cost.job_costs`).
