@@ -70,6 +70,8 @@ def test_hand_built_per_step_outputs_give_hand_computed_exits():
         assert row["threshold"] == threshold and row["samples"] == 3
         assert row["accuracy"] == pytest.approx(acc)
         assert row["avg_timesteps"] == pytest.approx(avg)
+    # what each item got at its exit step (targets 0, 1, 0)
+    assert [row["correct"].tolist() for row in rows[:3]] == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
 
 
 def test_threshold_zero_exits_at_step_one_and_above_one_never_early(tiny_trained):

@@ -75,8 +75,11 @@ def test_measured_accuracy_restores_bn_and_averages_calibrations(tiny_trained):
     for batch in batches:  # calibration r on the r-th batch
         reference = copy.deepcopy(model)
         calibrate(reference, [batch], config, 1, "cpu")
-        expected.append(accuracy(reference, test, config, "cpu")["accuracy"])
-    assert got == pytest.approx(sum(expected) / 2, abs=1e-9)
+        expected.append(accuracy(reference, test, config, "cpu"))
+    assert got["accuracy"] == pytest.approx(sum(e["accuracy"] for e in expected) / 2, abs=1e-9)
+    # each item's share of the calibrations under which it is right
+    assert got["correct"].tolist() == pytest.approx(((expected[0]["correct"] + expected[1]["correct"]) / 2).tolist())
+    assert 100 * got["correct"].mean() == pytest.approx(got["accuracy"])
     with pytest.raises(ValueError, match="repeats"):
         measured_accuracy(model, test, batches, config, repeats=0)
 

@@ -5,6 +5,7 @@ from torch import nn
 from tfsnn.analysis import run_analysis
 from tfsnn.analysis.noise import input_noise, noise_analysis, noisy_accuracy, weight_noise, weight_parameters
 from tfsnn.evaluate import accuracy
+from tfsnn.io import read_records
 
 
 def _state(model):
@@ -19,6 +20,19 @@ def test_zero_variance_is_the_clean_accuracy(tiny_trained, target):
     assert list(frame["value"]) == [clean, clean]
     assert list(frame["repeat"]) == [0, 1] and set(frame["T"]) == {4}  # T defaults to the method's t_max
     assert set(frame["metric"]) == {"top1_acc"} and set(frame["target"]) == {target} and set(frame["sigma2"]) == {0.0}
+
+
+def test_noise_records_what_each_test_item_got(tiny_trained, tmp_path):
+    records = tmp_path / "noise.npz"
+    frame = run_analysis("noise", tiny_trained, {"target": "inputs", "sigma2": [0, 0.5], "repeats": 2}, records)
+    assert "correct" not in frame  # the CSV's rows stay scalar
+    arrays, provenance = read_records(records)
+    assert arrays["row"].tolist() == [0, 1, 2, 3] and arrays["correct"].shape == (4, len(arrays["item"]))
+    assert (arrays["item"] == tiny_trained.datasets.test_items).all()
+    assert 100 * arrays["correct"].mean(axis=1) == pytest.approx(frame["value"].tolist())
+    clean = accuracy(tiny_trained.model, tiny_trained.test_loader(), 4)["correct"]
+    assert (arrays["correct"][0] == clean).all()  # sigma^2 = 0: the clean predictions, item by item
+    assert provenance["analysis"] == "noise" and provenance["config_hash"] == frame["config_hash"].iloc[0]
 
 
 def test_weights_restored_bit_for_bit(tiny_trained):

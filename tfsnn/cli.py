@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a config field of the checkpoint, e.g. data.pack_dir=/data/packs")
     an.add_argument("--out", required=True, help="CSV of tidy result rows")
+    an.add_argument("--records", default=None, metavar="NPZ",
+                    help="also what each test item got in the rows that measure an accuracy, as an .npz file")
     an.add_argument("--device", default=None)
     an.add_argument("--trust-method", action="store_true", help=TRUST_HELP)
 
@@ -245,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
             options = analysis_options(args.analysis, _options(args.option))
             trained = load_trained(args.checkpoint, _section_overrides(args.set), args.device, args.trust_method)
-            rows = run_analysis(args.analysis, trained, options)
+            rows = run_analysis(args.analysis, trained, options, args.records)
             write_csv(rows, args.out)
             print(f"{args.analysis}: {len(rows)} rows in {args.out}")
         else:

@@ -115,9 +115,11 @@ class Predictions:
 
 def accuracy(model, loader: Iterable, t, device: torch.device | str | None = None, precision: str = "auto") -> dict:
     """Top-1 accuracy (percent), mean cross-entropy and sample count of ``model`` at ``t``
-    (``precision``: see :mod:`tfsnn.precision`)."""
+    (``precision``: see :mod:`tfsnn.precision`), and ``correct``: 1.0 for each item (in the
+    loader's order) whose prediction is its class, else 0.0."""
     found, targets = scores(model, loader, [t], device, precision)
-    return summary(next(iter(found.values())), targets)
+    class_scores = next(iter(found.values()))
+    return {**summary(class_scores, targets), "correct": (class_scores.argmax(1) == targets).double().cpu().numpy()}
 
 
 def evaluate(

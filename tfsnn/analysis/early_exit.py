@@ -79,12 +79,13 @@ def exit_confidences(
 
 
 def exit_point(confidence: torch.Tensor, right: torch.Tensor, threshold: float) -> dict:
-    """``accuracy`` (percent) of the predictions at each item's exit step and ``avg_timesteps``
-    (mean exit step) at ``threshold``, from :func:`exit_confidences`."""
+    """``accuracy`` (percent) of the predictions at each item's exit step, ``avg_timesteps``
+    (mean exit step) at ``threshold``, and each item's ``correct`` at its exit step, from
+    :func:`exit_confidences`."""
     steps = exit_steps(confidence, threshold)
     chosen = right.gather(0, (steps - 1).unsqueeze(0)).squeeze(0)
     return {"accuracy": 100.0 * int(chosen.sum()) / right.shape[1],
-            "avg_timesteps": int(steps.sum()) / right.shape[1]}
+            "avg_timesteps": int(steps.sum()) / right.shape[1], "correct": chosen.double().numpy()}
 
 
 def covering_thresholds(confidence: torch.Tensor, averages: Sequence[float]) -> list[float]:
@@ -142,7 +143,8 @@ def early_exit_analysis(
     ``T_max``, SDT's ``T``), at each of ``thresholds`` and at the thresholds around each of
     ``at_avg_timesteps`` (Table 5's average T; :func:`covering_thresholds`). Rows: ``metric``
     (top1_acc, avg_timesteps), ``value``, ``threshold``, ``T_max``, ``samples``, ``covers``
-    (the average T a threshold was added for, NaN for the grid's), by threshold."""
+    (the average T a threshold was added for, NaN for the grid's), by threshold; the top1_acc
+    rows also each test item's ``correct`` at its exit step."""
     if T_max is None:
         T_max = trained.t_max
     confidence, right = exit_confidences(trained.model, trained.test_loader(), T_max, trained.device)
@@ -155,7 +157,8 @@ def early_exit_analysis(
     for threshold in sorted(grid | set(added)):
         point = exit_point(confidence, right, threshold)
         covers = added.get(threshold) if threshold not in grid else None
-        rows += [{"metric": metric, "value": point[key], "threshold": threshold, "T_max": T_max,
-                  "samples": right.shape[1], "covers": covers}
-                 for metric, key in (("top1_acc", "accuracy"), ("avg_timesteps", "avg_timesteps"))]
+        rows += [{"metric": "top1_acc", "value": point["accuracy"], "threshold": threshold, "T_max": T_max,
+                  "samples": right.shape[1], "covers": covers, "correct": point["correct"]},
+                 {"metric": "avg_timesteps", "value": point["avg_timesteps"], "threshold": threshold, "T_max": T_max,
+                  "samples": right.shape[1], "covers": covers}]
     return rows

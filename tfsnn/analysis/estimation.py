@@ -62,9 +62,10 @@ def measured_accuracy(
     calibration_batches: int = 10,
     device: torch.device | str | None = None,
     precision: str = "auto",
-) -> float:
-    """Mean test accuracy (percent) over ``repeats`` BN calibrations at ``config`` (A.3), the
-    passes under ``precision`` (:mod:`tfsnn.precision`).
+) -> dict:
+    """Mean test accuracy (percent, ``accuracy``) over ``repeats`` BN calibrations at ``config``
+    (A.3), the passes under ``precision`` (:mod:`tfsnn.precision`), and each test item's share of
+    the calibrations under which it is classified right (``correct``).
 
     Calibration ``r`` uses the ``r``-th run of ``calibration_batches`` consecutive batches of
     ``calibration_loader`` (cycled when it runs out), so no two calibrations share batches
@@ -74,12 +75,14 @@ def measured_accuracy(
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     batches = _cycle(calibration_loader)
-    accuracies = [
-        evaluate(model, test_loader, [config], device, calibration_loader=batches,
-                 calibration_batches=calibration_batches, recalibrate="all", precision=precision)[0]["accuracy"]
-        for _ in range(repeats)
-    ]
-    return sum(accuracies) / repeats
+    accuracies, correct = [], 0.0
+    for _ in range(repeats):
+        rows, predictions = evaluate(model, test_loader, [config], device, calibration_loader=batches,
+                                     calibration_batches=calibration_batches, recalibrate="all", precision=precision,
+                                     per_item=True)
+        accuracies.append(rows[0]["accuracy"])
+        correct = correct + (predictions.predicted[rows[0]["config"]] == predictions.targets)
+    return {"accuracy": sum(accuracies) / repeats, "correct": correct / repeats}
 
 
 @dataclass(frozen=True)
@@ -197,18 +200,19 @@ def estimation_analysis(
     test_loader = trained.test_loader()
     calibration_loader = trained.train_loader(seed=seed)
 
-    def measure(config) -> float:
+    def measure(config) -> dict:
         return measured_accuracy(model, test_loader, calibration_loader, config, repeats,
                                  trained.calibration_batches, device, trained.analysis_precision)
 
-    fit_acc = [measure(c) for c in fit_configs]
-    accuracy_model = fit_accuracy_model(fit_configs, fit_acc)
-    validate_acc = [measure(c) for c in validate_configs]
+    fit = [measure(c) for c in fit_configs]
+    accuracy_model = fit_accuracy_model(fit_configs, [m["accuracy"] for m in fit])
+    validate = [measure(c) for c in validate_configs]
 
     rows = []
-    for split, configs, measured in (("fit", fit_configs, fit_acc), ("validate", validate_configs, validate_acc)):
-        for config, acc in zip(configs, measured):
-            rows.append({"metric": "top1_acc", "value": acc, "config": str(config), "split": split})
+    for split, configs, measured in (("fit", fit_configs, fit), ("validate", validate_configs, validate)):
+        for config, m in zip(configs, measured):
+            rows.append({"metric": "top1_acc", "value": m["accuracy"], "config": str(config), "split": split,
+                         "correct": m["correct"]})
             rows.append({"metric": "predicted_acc", "value": accuracy_model.predict(config),
                          "config": str(config), "split": split})
     rows += [{"metric": f"fitted_K_{i + 1}", "value": k, "split": "fit"} for i, k in enumerate(accuracy_model.K)]
@@ -216,7 +220,7 @@ def estimation_analysis(
     if validate_configs:
         predicted = accuracy_model.predict(validate_configs)
         rows += [{"metric": metric, "value": value, "split": "validate"}
-                 for metric, value in _agreement(validate_acc, predicted).items()]
+                 for metric, value in _agreement([m["accuracy"] for m in validate], predicted).items()]
 
     rates = block_firing_rates(model, test_loader, rates_T, device)
     rows += [{"metric": "firing_rate", "value": r, "block": j + 1, "T": rates_T} for j, r in enumerate(rates)]
@@ -229,8 +233,10 @@ def estimation_analysis(
         ("search", searched, searched_pred, searched_energy),
         ("uniform", uniform, accuracy_model.predict(uniform), budget),
     ):
+        measured = measure(config)
         rows += [
-            {"metric": "top1_acc", "value": measure(config), "config": str(config), "split": split},
+            {"metric": "top1_acc", "value": measured["accuracy"], "config": str(config), "split": split,
+             "correct": measured["correct"]},
             {"metric": "predicted_acc", "value": pred, "config": str(config), "split": split},
             {"metric": "energy", "value": config_energy, "config": str(config), "split": split},
         ]

@@ -249,7 +249,7 @@ def event_driven_analysis(trained, *, bin_us: float = 1000.0, bias: str = "sprea
     if T is None:
         T = trained.t_max
     recordings, to_frames = event_recordings(trained.config)
-    clock = accuracy(model, trained.test_loader(), T, device, trained.analysis_precision)["accuracy"]
+    clock = accuracy(model, trained.test_loader(), T, device, trained.analysis_precision)
     clock_pred, clock_labels = _clock_predictions(model, trained.test_loader(), T, device)
     check_alignment(recordings, trained.datasets.test, clock_labels)
     outputs, ms = event_driven_outputs(model, recordings, to_frames, bin_us, bias, batch_size, device=device)
@@ -257,9 +257,10 @@ def event_driven_analysis(trained, *, bin_us: float = 1000.0, bias: str = "sprea
     labels = torch.as_tensor(recordings.labels)
     settings = {"T": T, "bin_us": bin_us, "bias": bias, "time_bins": to_frames.bins}
     return [
-        {"metric": "top1_acc", "value": clock, "platform": "clock", **settings, "bin_us": None, "bias": None},
+        {"metric": "top1_acc", "value": clock["accuracy"], "platform": "clock", **settings, "bin_us": None,
+         "bias": None, "correct": clock["correct"]},
         {"metric": "top1_acc", "value": 100.0 * float((event_pred == labels).float().mean()), "platform": "event",
-         **settings},
+         **settings, "correct": (event_pred == labels).double().numpy()},
         {"metric": "agreement", "value": 100.0 * float((event_pred == clock_pred).float().mean()),
          "platform": "clock-vs-event", **settings},
         {"metric": "bins_per_step", "value": float(np.mean(ms)), "platform": "event", **settings},

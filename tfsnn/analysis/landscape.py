@@ -80,7 +80,7 @@ def loss_landscape(
                 for name, p in params.items():
                     p.copy_(saved[name] + alpha * direction[name])
             result = accuracy(model, loader, T, device, precision)
-            rows.append({"alpha": float(alpha), **result})
+            rows.append({"alpha": float(alpha), **{k: result[k] for k in ("accuracy", "loss", "samples")}})
     finally:
         with torch.no_grad():
             for name, p in params.items():

@@ -116,7 +116,7 @@ def noise_analysis(
     """Test accuracy at uniform ``T`` (default: the trained method's ``t_max``, SDT's ``T``)
     with noise of each variance in ``sigma2`` (default :data:`DEFAULT_SIGMA2` of ``target``) on
     ``target``, ``repeats`` times each (Fig. 5, 6). Rows: ``metric="top1_acc"``, ``value``,
-    ``target``, ``sigma2``, ``repeat``, ``T``."""
+    ``target``, ``sigma2``, ``repeat``, ``T``, and each test item's ``correct`` (per-item records)."""
     if target not in TARGETS:
         raise ValueError(f"noise target must be one of {TARGETS}, got {target!r}")
     if sigma2 is None:
@@ -136,5 +136,5 @@ def noise_analysis(
             result = noisy_accuracy(trained.model, loader, T, target, s, generator, trained.device,
                                     trained.analysis_precision)
             rows.append({"metric": "top1_acc", "value": result["accuracy"], "target": target, "sigma2": s,
-                         "repeat": r, "T": T})
+                         "repeat": r, "T": T, "correct": result["correct"]})
     return rows

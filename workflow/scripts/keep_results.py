@@ -8,7 +8,7 @@ resumes where this one stopped and a reader sees the results without running any
   training: :func:`tfsnn.stack.record`). Rule train copies
   a run from here instead of training it again when its config is byte-for-byte the same.
 - ``evals/`` and ``analyses/``: every evaluation and analysis CSV made here (not one restored
-  from there), with an evaluation's per-item records (``.npz``) and the job's benchmark (for
+  from there), with its per-item records (``.npz``) and the job's benchmark (for
   the re-run check, ``tests/test_small_rerun.py``). Rules evaluate and analyze restore them
   beside a restored run.
 - the top-level result CSVs (tables, figures' data, scorecard) and ``environment.json``
@@ -84,7 +84,7 @@ for kind, rule in (("evals", "evaluate"), ("analyses", "analyze")):
         if log.is_file() and log.read_text().startswith("restored"):
             continue
         copy_atomic(csv, reference / kind / f"{job}.csv")
-        if csv.with_suffix(".npz").is_file():  # an evaluation's per-item records
+        if csv.with_suffix(".npz").is_file():  # its per-item records
             copy_atomic(csv.with_suffix(".npz"), reference / kind / f"{job}.npz")
         benchmark = results / "benchmarks" / rule / f"{job}.tsv"
         if benchmark.is_file():
