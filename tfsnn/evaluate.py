@@ -19,9 +19,9 @@ reduce them to rows. It takes three shortcuts, each giving the plain evaluation'
 :func:`evaluate` also gives what each test item got (``per_item=True``, :class:`Predictions`):
 the predicted class at every configuration, the records that paired statistics need
 (:mod:`tfsnn.report.statistics`). Losses are reduced per image in one float64 sum over the test
-set. How the items are batched
-(the execution setting ``TFSNN_EVAL_BATCH``, :mod:`tfsnn.execution`) changes no prediction but
-may change the last bits of a score: oneDNN may pick other conv kernels for another batch size.
+set. How the items are batched (the execution setting ``TFSNN_EVAL_BATCH``,
+:mod:`tfsnn.execution`) changes no prediction but may change the last bits of a score: oneDNN may
+pick other conv kernels for another batch size.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ start without it.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -17,6 +18,7 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import tfsnn
@@ -78,20 +80,12 @@ def write_records(arrays: dict, path: str | os.PathLike, **fields) -> None:
     """Per-item records (arrays of one value per test item, or per configuration and item) as an
     ``.npz`` file beside a CSV, written atomically, with the provenance of :func:`provenance`
     (``fields``: the rows' own) as one JSON string under ``provenance``."""
-    import json
-
-    import numpy as np
-
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays, provenance=np.array(json.dumps(provenance(**fields), sort_keys=True)))
 
 
 def read_records(path: str | os.PathLike) -> tuple[dict, dict]:
     """The arrays and the provenance of a :func:`write_records` file (no pickles loaded)."""
-    import json
-
-    import numpy as np
-
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     if "provenance" not in arrays:
