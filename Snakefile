@@ -41,6 +41,7 @@ rule all:
     input:
         report_targets(),
         f"results/{SCALE_NAME}/scorecard.csv",
+        f"results/{SCALE_NAME}/power.csv",
         [f"figures/{SCALE_NAME}/compare.pdf"] if COMPARE else [],
         [path for path in NIR_EXPORTS if _run_of(path) not in NOT_RUN_RUNS],
         f"figures/{SCALE_NAME}/step_time.pdf",

@@ -10,7 +10,6 @@ import pytest
 from scipy import stats
 
 from tfsnn.io import write_records
-from tfsnn.report import claims
 from tfsnn.report.compare import comparison, paper_values, read_item_records, read_results
 from tfsnn.report.statistics import Group, contrast
 from tfsnn.report.tables import assemble, part, read_reference, side_by_side
@@ -151,215 +150,6 @@ def test_side_by_side_means_over_seeds_and_subtracts_the_paper():
 def test_one_method_on_two_architectures_is_labelled_by_architecture():
     paper = read_reference(REFERENCE, "table8")
     assert {"SDT (b-resnet50)", "MTT (b-resnet72)"} <= set(paper["method"])
-
-
-# 50 % on 128 test images: binomial standard error 100 sqrt(0.25 / 128) = 4.42 points; for a
-# difference of two such accuracies v = 2 * 4.42^2 = 39.06 points^2
-V_SMOKE = 2 * 100.0**2 * 0.25 / 128
-T2, T3 = 4.302652729749462, 12.706204736174694  # t(0.975, 2), t(0.975, 1)
-
-
-def test_interval_is_t_based_and_counts_the_test_sets_sampling_error():
-    # d = 1, 2, 3: mean 2, s^2 = 1; v = 0.5 each: SE^2 = 1/3 + 0.5/3 = 0.5; t(0.975, 2) = 4.3027
-    result = claims.interval([1.0, 2.0, 3.0], [0.5, 0.5, 0.5])
-    assert result["n"] == 3 and result["effect"] == pytest.approx(2.0)
-    assert result["se"] == pytest.approx(math.sqrt(0.5)) and result["t_quantile"] == pytest.approx(T2)
-    assert result["ci_low"] == pytest.approx(2.0 - T2 * math.sqrt(0.5))
-    assert result["ci_high"] == pytest.approx(2.0 + T2 * math.sqrt(0.5))
-    # not an accuracy (no binomial term): the t interval over seeds alone
-    assert claims.interval([1.0, 2.0, 3.0])["se"] == pytest.approx(1 / math.sqrt(3))
-
-
-@pytest.mark.parametrize("values, test_var, kind, margin, expected", [
-    # s = 0.1, SE = 0.0577, t(0.975, 2) SE = 0.248: [0.75, 1.25] > 0
-    ([1.0, 1.1, 0.9], None, "greater", 0.0, "holds"),
-    ([-1.0, -1.1, -0.9], None, "greater", 0.0, "does not hold"),
-    ([1.0, -1.0, 0.5], None, "greater", 0.0, "inconclusive"),
-    # n = 2 with a clear-looking effect: SE = 0.1 but t(0.975, 1) = 12.7: [-0.17, 2.37] (was "holds" at 2 SE)
-    ([1.0, 1.2], None, "greater", 0.0, "inconclusive"),
-    # no spread over seeds is no certainty: SE = sqrt(39.06 / 3) = 3.61, interval 1 -/+ 15.5 (was "holds")
-    ([1.0, 1.0, 1.0], [V_SMOKE] * 3, "greater", 0.0, "inconclusive"),
-    ([20.0, 20.0, 20.0], [V_SMOKE] * 3, "greater", 0.0, "holds"),  # 20 -/+ 15.5
-    ([-1.0, -1.0, -1.0], [V_SMOKE] * 3, "greater", 0.0, "inconclusive"),  # was "does not hold"
-    # s = 0.05: [-0.37, -0.13] > -0.5
-    ([-0.2, -0.3, -0.25], None, "not_worse", 0.5, "holds"),
-    ([-2.0, -2.1, -1.9], None, "not_worse", 0.5, "does not hold"),  # [-2.25, -1.75] < -0.5
-    ([-0.2, -0.3, -0.25], [0.5] * 3, "not_worse", 0.5, "inconclusive"),  # SE 0.41: [-2.0, 1.5]
-    # s = 0.001: [0.9585, 0.9635] >= 0.94
-    ([0.960, 0.962, 0.961], None, "at_least", 0.94, "holds"),
-    ([0.96, 0.97, 0.95], None, "at_least", 0.94, "inconclusive"),  # [0.935, 0.985] (was "holds" at 2 SE)
-    ([0.50, 0.52, 0.51], None, "at_least", 0.94, "does not hold"),
-    ([5.0], None, "greater", 0.0, "descriptive (one replicate)"),
-    ([], None, "greater", 0.0, "no verdict (no data)"),
-])
-def test_verdict_rules(values, test_var, kind, margin, expected):
-    result = claims.verdict(values, kind, margin, test_var)
-    assert result["verdict"] == expected
-    if values:
-        assert result["effect"] == pytest.approx(np.mean(values))
-    if len(values) > 1:
-        v = np.mean(test_var) if test_var else 0.0
-        assert result["se"] == pytest.approx(math.sqrt(np.var(values, ddof=1) / len(values) + v / len(values)))
-        assert result["t_quantile"] == pytest.approx({2: T3, 3: T2}[len(values)])
-
-
-def test_no_verdict_at_smoke_scale_or_from_a_model_near_chance():
-    clear = [10.0, 10.1, 9.9]
-    assert claims.verdict(clear, "greater")["verdict"] == "holds"
-    assert claims.verdict(clear, "greater", scale="smoke")["verdict"] == "no verdict (smoke scale)"
-    assert claims.verdict([5.0], "greater", scale="smoke")["verdict"] == "no verdict (smoke scale)"
-    weak = ("no verdict (model near chance)", "run x: 15.0 % ...")
-    assert claims.verdict(clear, "greater", chance=weak)["verdict"] == "no verdict (model near chance)"
-
-
-def models_frame(accuracies, num_classes=10):
-    """trained_models() of hand-made runs: config_hash -> test accuracy at the trained T."""
-    return pd.DataFrame([{"config_hash": h, "run": f"run-{h}", "dataset": "cifar10", "seed": 0, "T": 6.0,
-                          "test_acc": acc, "num_classes": num_classes} for h, acc in accuracies.items()])
-
-
-def test_near_chance_rule_is_twice_chance_at_the_trained_T(tmp_path):
-    rows = pd.DataFrame({"config_hash": ["a", "b"]})
-    # 10 classes: chance 10 %, the rule 20 %
-    assert claims.near_chance(rows, models_frame({"a": 20.0, "b": 85.0})) is None
-    said, reason = claims.near_chance(rows, models_frame({"a": 19.9, "b": 85.0}))
-    assert said == "no verdict (model near chance)" and "run-a: 19.9 %" in reason and "20.0 %" in reason
-    # 100 classes: the rule is 2 %
-    assert claims.near_chance(rows, models_frame({"a": 5.0, "b": 85.0}, num_classes=100)) is None
-    assert claims.near_chance(rows, models_frame({"b": 85.0}))[0] == "no verdict (trained accuracy unknown)"
-    assert claims.near_chance(rows, None)[0] == "no verdict (trained accuracy unknown)"
-    # trained_models reads the last epoch's test_acc (at the trained T) of each metrics.csv
-    run = tmp_path / "cifar10-x-seed0"
-    run.mkdir()
-    write(run, "metrics.csv", [{"epoch": e, "metric": m, "T": 6.0 if m == "test_acc" else None, "value": v,
-                                "config_hash": "a", "seed": 0, "dataset": "cifar10"}
-                               for e, m, v in [(1, "test_acc", 12.0), (1, "train_loss", 2.3), (2, "test_acc", 31.0)]])
-    models = claims.trained_models([run / "metrics.csv"])
-    assert models.iloc[0][["config_hash", "run", "T", "test_acc", "num_classes"]].tolist() == [
-        "a", "cifar10-x-seed0", 6.0, 31.0, 10]
-
-
-def table1_and_4(tmp_path, seeds, sdt_star, mtt, n_test=10000):
-    """table1.csv and table4.csv of hand-made rows: per seed, SDT* and SDT at T=2, 6, MTT at T=2, 6."""
-    def rows(table, method, values, model):
-        return [{"table": table, "dataset": "cifar100", "method": method, "timestep": str(t), "metric": "top1_acc",
-                 "value": v + seed, "seed": seed, "data_stand_in": "", "samples": n_test,
-                 "config_hash": model(t, seed), **provenance()}
-                for seed in seeds for t, v in values.items()]
-    t1 = (rows("table1", "SDT*", sdt_star, lambda t, seed: f"sdt-T{t}-{seed}")
-          + rows("table1", "SDT", {2: 50.0, 6: 70.0}, lambda t, seed: f"sdt-T6-{seed}"))
-    t4 = rows("table4", "MTT", mtt, lambda t, seed: f"mtt-{seed}")
-    write(tmp_path, "table1.csv", t1)
-    write(tmp_path, "table4.csv", t4)
-    hashes = {h for r in t1 + t4 for h in [r["config_hash"]]}
-    return models_frame({h: 60.0 for h in hashes})
-
-
-def test_claim_one_model_against_sdt_star_pairs_seeds(tmp_path):
-    models = table1_and_4(tmp_path, (0, 1, 2), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
-    claim = next(c for c in claims.CLAIMS if c.id == "one-model-matches-sdt")
-    card = claims.scorecard(tmp_path, [claim], models=models, reference=REFERENCE).iloc[0]
-    # MTT is 3 points above SDT* at each T for every seed: effect 3, no spread over seeds; the
-    # interval is the binomial one: per seed v = (mean over T of MTT's s_j)^2 + (mean of SDT*'s)^2
-    def s(acc):
-        return 100 * math.sqrt(acc / 100 * (1 - acc / 100) / 10000)
-    v = [((s(63 + k) + s(73 + k)) / 2) ** 2 + ((s(60 + k) + s(70 + k)) / 2) ** 2 for k in (0, 1, 2)]
-    se = math.sqrt(np.mean(v) / 3)
-    assert card["effect"] == pytest.approx(3.0) and card["n"] == 3
-    assert card["ci_low"] == pytest.approx(3.0 - T2 * se) and card["ci_high"] == pytest.approx(3.0 + T2 * se)
-    assert card["verdict"] == "holds" and card["test"] == "paired t over seeds + binomial test error"
-    # the paper's effect: the same reduction of its rows (Table 4's MTT minus Table 1's SDT*, mean over T)
-    reference = pd.read_csv(REFERENCE, dtype={"timestep": str}, keep_default_na=False)
-    paper = reference[reference["source"] == "paper"]
-    star = paper[(paper["table"] == "table1") & (paper["method"] == "SDT*")]
-    mtt = paper[(paper["table"] == "table4") & (paper["dataset"] == "cifar100")
-                & paper["timestep"].isin(star["timestep"])]
-    assert card["paper_effect"] == pytest.approx(mtt["value"].astype(float).mean() - star["value"].astype(float).mean())
-    drop = next(c for c in claims.CLAIMS if c.id == "sdt-loses-at-low-T")
-    # SDT drops 20 points from T=6 to T=2, MTT 10: effect +10
-    assert claims.scorecard(tmp_path, [drop], models=models)["effect"].iloc[0] == pytest.approx(10.0)
-    # one model behind the claim below twice chance (10 classes: 20 %): no verdict, whatever the effect
-    weak = models.assign(test_acc=np.where(models["config_hash"] == "sdt-T2-1", 15.0, models["test_acc"]))
-    card = claims.scorecard(tmp_path, [claim], models=weak).iloc[0]
-    assert card["verdict"] == "no verdict (model near chance)" and "run-sdt-T2-1" in card["reason"]
-
-
-def test_claim_t_max_statistics_is_their_gap_to_recalculated_ones_over_the_T_both_have(tmp_path):
-    # per seed k: T_max statistics 40 + k at T=2, 3 (and a T=6 row the recalculated ones lack);
-    # recalculated 40.2 + k and 39.8 + k: the gap is 0 at every seed
-    def row(method, t, value, seed):
-        return {"table": "table12", "dataset": "cifar100", "method": method, "timestep": str(t), "metric": "top1_acc",
-                "value": value + seed, "seed": seed, "samples": 2000, "config_hash": f"mtt-{seed}", **provenance()}
-    rows = [row(label, t, v, k) for k in (0, 1, 2) for label, t, v in [
-        ("MTT (T=Tmax BN stats)", 2, 40.0), ("MTT (T=Tmax BN stats)", 3, 40.0), ("MTT (T=Tmax BN stats)", 6, 99.0),
-        ("MTT (recalculated BN stats)", 2, 40.2), ("MTT (recalculated BN stats)", 3, 39.8)]]
-    write(tmp_path, "table12.csv", rows)
-    claim = next(c for c in claims.CLAIMS if c.id == "t-max-statistics-serve")
-    models = models_frame({f"mtt-{k}": 40.0 for k in (0, 1, 2)})
-    card = claims.scorecard(tmp_path, [claim], models=models, reference=REFERENCE).iloc[0]
-    def s(acc):
-        return 100 * math.sqrt(acc / 100 * (1 - acc / 100) / 2000)
-    # no spread over seeds: the interval is the binomial bound alone (the two rows of one T share
-    # the model and the test images, and the bound treats them as independent)
-    v = [s(40 + k) ** 2 + ((s(40.2 + k) + s(39.8 + k)) / 2) ** 2 for k in (0, 1, 2)]
-    assert card["effect"] == pytest.approx(0.0, abs=1e-9) and card["n"] == 3
-    assert card["ci_high"] == pytest.approx(T2 * math.sqrt(np.mean(v) / 3))
-    assert card["verdict"] == "inconclusive" and card["replicates"] == "seeds 0, 1, 2 (mean over T = 2, 3)"
-    assert card["test"] == "one-sample t over seeds + binomial test error"
-    # the paper's Table 12, T = 2..5: (0 - 0.17 + 0.07 - 0.03) / 4
-    assert card["paper_effect"] == pytest.approx((80.21 - 80.21 + 81.06 - 81.23 + 81.51 - 81.44 + 81.82 - 81.85) / 4)
-
-
-def test_a_claim_whose_source_is_not_run_says_so_beside_the_papers_effect(tmp_path):
-    models = table1_and_4(tmp_path, (0, 1, 2), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
-    ran, skipped = (next(c for c in claims.CLAIMS if c.id == i) for i in ("one-model-matches-sdt", "deep-networks"))
-    card = claims.scorecard(tmp_path, [ran, skipped], models=models, reference=REFERENCE, scale="test",
-                            not_run={"table8": "the scale lists no cifar-bresnet family"}).set_index("claim")
-    assert card.loc["one-model-matches-sdt", "verdict"] == "holds"
-    row = card.loc["deep-networks"]  # table8.csv does not exist: it was never read
-    assert row["verdict"] == "not run at this scale"
-    assert row["reason"] == "table8: the scale lists no cifar-bresnet family"
-    assert math.isnan(row["effect"]) and row["scale"] == "test"
-    assert row["paper_effect"] > 0  # the paper's MTT - SDT on B-ResNet-50/72 (Table 8) is still shown
-
-
-def test_two_seeds_with_a_clear_looking_effect_stay_inconclusive(tmp_path):
-    models = table1_and_4(tmp_path, (0, 1), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
-    claim = next(c for c in claims.CLAIMS if c.id == "one-model-matches-sdt")
-    card = claims.scorecard(tmp_path, [claim], models=models).iloc[0]
-    assert card["effect"] == pytest.approx(3.0) and card["n"] == 2 and card["verdict"] == "inconclusive"
-    one = tmp_path / "one"
-    one.mkdir()
-    models = table1_and_4(one, (0,), {2: 60.0, 6: 70.0}, {2: 63.0, 6: 73.0})
-    card = claims.scorecard(one, [claim], models=models).iloc[0]
-    assert card["verdict"] == "descriptive (one replicate)" and math.isnan(card["ci_low"])
-
-
-def test_the_committed_smoke_results_give_no_verdicts():
-    card = claims.scorecard("workflow/reference/smoke", reference=REFERENCE)
-    assert card["claim"].tolist() == [c.id for c in claims.CLAIMS]
-    assert set(card["verdict"]) == {"no verdict (smoke scale)"}
-    assert (card["n"] >= 1).all()  # every claim finds its rows in the smoke results
-    search = card.set_index("claim").loc["search-beats-uniform"]
-    reference = pd.read_csv(REFERENCE, dtype={"timestep": str}, keep_default_na=False)
-    sec53 = reference[(reference["table"] == "sec5.3") & (reference["metric"] == "top1_acc")].set_index("timestep")
-    uniform = [t for t in sec53.index if len(set(t.split("-"))) == 1]
-    assert search["paper_effect"] == pytest.approx(float(sec53.drop(uniform)["value"].iloc[0])
-                                                   - float(sec53.loc[uniform[0], "value"]))
-    # figures print no values and Table 6 has no T=6 row: no paper effect, and a note says why
-    for claim in ("finer-granularity-helps", "beyond-T-max"):
-        assert math.isnan(card.set_index("claim").loc[claim, "paper_effect"])
-        assert card.set_index("claim").loc[claim, "paper_note"]
-
-
-def test_the_labels_the_claims_read_are_the_papers():
-    # a table's labels are the method names of reference_values.csv, where the paper has rows
-    for claim in claims.CLAIMS:
-        for source, label in claim.reads:
-            paper = read_reference(REFERENCE, source)
-            if len(paper):
-                cited = claims.CITED.get(source)
-                assert label in set(paper["method"]) | {cited}, (claim.id, source, label)
 
 
 def test_figures_show_the_mean_over_seeds(tmp_path):
@@ -521,18 +311,20 @@ def test_comparison_needs_two_seeds_to_judge_noise():
 def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_section(tmp_path):
     from tfsnn.report.summary import replace_section, summary_markdown
 
-    card = pd.DataFrame([{"claim": "a", "paper_effect": 3.0, "effect": 1.5, "ci_low": 0.5, "ci_high": 2.5, "n": 3.0,
-                          "unit": "points", "criterion": "> 0", "verdict": "holds"},
-                         {"claim": "b", "paper_effect": math.nan, "effect": math.nan, "ci_low": math.nan,
-                          "ci_high": math.nan, "n": math.nan, "unit": "points", "criterion": "> 0",
-                          "verdict": "not run at this scale"}])
+    card = pd.DataFrame([{"claim": "a", "family": "headline", "paper_effect": 3.0, "effect": 1.5, "ci_low": 0.5,
+                          "ci_high": 2.5, "seeds": "3, 3", "images": 2000.0, "unit": "points", "criterion": "> 0",
+                          "verdict": "holds", "size": "paper's inside ours", "mde": 1.2},
+                         {"claim": "b", "family": "exploratory", "paper_effect": math.nan, "effect": math.nan,
+                          "ci_low": math.nan, "ci_high": math.nan, "seeds": "", "images": math.nan, "unit": "points",
+                          "criterion": "> 0", "verdict": "not run at this scale", "size": "", "mde": math.nan}])
     models = pd.DataFrame({"run": ["x-mtt-seed0", "x-mtt-seed1"], "test_acc": [40.0, 44.0]})
     jobs = pd.DataFrame({"rule": ["train", "train"], "run": ["x-mtt-seed0", "x-mtt-seed1"], "family": ["f", "f"],
                          "job": ["train", "train"], "wall_s": [1800.0, 3600.0], "cpu_s": [1700.0, 3500.0],
                          "max_rss_mb": [900.0, 950.0]})
     text = summary_markdown(card, models, jobs, 5, "a note")
-    assert "| a | 3.00 | 1.50 [0.50, 2.50] | points | 3 | > 0 | holds |" in text
-    assert "| b |  |  | points |  | > 0 | not run at this scale |" in text
+    assert ("| a | headline | 3.00 | 1.50 [0.50, 2.50] | points | 3, 3 | 2000 | > 0 | holds | paper's inside ours "
+            "| 1.20 |") in text
+    assert "| b | exploratory |  |  | points |  |  | > 0 | not run at this scale |  |  |" in text
     assert "| x-mtt | 42.0 | 2.83 | 2 |" in text and "finished: 2 of 5" in text
     assert "| f | train | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text and "| all |  | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text
     assert "of the 2 trainings, 0 evaluations and 0 analyses kept" in text

@@ -38,7 +38,8 @@ def test_small_scales_name_their_stand_in(scale, family):
 
 
 def test_the_small_resnet19_tables_share_the_analyses_resnet18_models():
-    # Table 4's MTT models are Fig. 7B's g=1 ones and Table 12 analyses them: no ResNet-19 is trained
+    # Table 4's MTT models are Table 6's (and, on Fig. 7B's 3 seeds, its g=1 ones) and Table 12
+    # analyses them: no ResNet-19 is trained
     def trainings(*targets):
         done = snakemake("-n", "--forceall", *targets, "--config", "scale=small")
         assert done.returncode == 0, done.stderr
@@ -46,7 +47,9 @@ def test_the_small_resnet19_tables_share_the_analyses_resnet18_models():
 
     table4 = trainings("figures/small/table4.pdf", "figures/small/table12.pdf")
     assert {f"cifar10-cifar-resnet18-mtt-samples3-t_max6-t_min1-seed{s}" for s in (0, 1, 2)} <= table4
-    assert table4 <= trainings("figures/small/fig7B.pdf") | trainings("figures/small/table3.pdf")
+    assert table4 <= trainings("figures/small/table6.pdf") | trainings("figures/small/table3.pdf")
+    fig7b = trainings("figures/small/fig7B.pdf")
+    assert {f"cifar10-cifar-resnet18-mtt-samples3-t_max6-t_min1-seed{s}" for s in (0, 1, 2)} <= fig7b
     assert not [run for run in trainings("all") if "resnet19" in run]
 
 
@@ -336,3 +339,13 @@ def test_a_committed_run_and_its_evaluations_are_copied_instead_of_made_again(tm
                        "--config", "reuse_committed=False")
     assert planned.returncode == 0, planned.stderr
     assert "if [ -n '' ]" in planned.stdout and "tfsnn train" in planned.stdout
+
+
+def test_the_small_scale_tests_on_the_whole_test_split_and_says_so_in_the_file_names():
+    # test_data: {test_size: null}: every evaluation replaces the run's 2,000-image subset by the
+    # whole split; the trainings are not changed (they train on their subsets)
+    done = snakemake("-n", "-p", "--forceall", "results/small/table6.csv", "--config", "scale=small")
+    assert done.returncode == 0, done.stderr
+    assert "cifar10-cifar-resnet18-mtt-samples3-t_max6-t_min1-seed9/T1-2-4-6-8-16-32-64-test_sizeall.csv" in done.stdout
+    assert "--set data.test_size=null" in done.stdout
+    assert all("data.test_size" not in line for line in done.stdout.splitlines() if "tfsnn train" in line)

@@ -32,10 +32,11 @@ def _scorecard(card: pd.DataFrame) -> pd.DataFrame:
         return f"{row['effect']:.2f}{interval}"
 
     return pd.DataFrame({
-        "claim": card["claim"], "paper's effect": card["paper_effect"].map(_number),
-        "ours [95% CI]": card.apply(ours, axis=1), "unit": card["unit"],
-        "n seeds": card["n"].map(lambda n: "" if math.isnan(n) else int(n)), "criterion": card["criterion"],
-        "verdict": card["verdict"],
+        "claim": card["claim"], "family": card["family"], "paper's effect": card["paper_effect"].map(_number),
+        "ours [95% CI]": card.apply(ours, axis=1), "unit": card["unit"], "seeds per group": card["seeds"],
+        "test items": card["images"].map(lambda n: "" if not n or math.isnan(n) or n <= 1 else int(n)),
+        "criterion": card["criterion"], "verdict": card["verdict"], "size": card["size"],
+        "detectable at 80 %": card["mde"].map(_number),
     })
 
 

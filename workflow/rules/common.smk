@@ -209,12 +209,24 @@ def partial_dir(wildcards, output):
 EVALUATIONS = {}
 
 
+# data fields every evaluation and analysis replaces in its run's config (the scale's test_data,
+# e.g. the whole test split where the runs trained on subsets): named in their files' names
+TEST_DATA = SCALE.get("test_data", {})
+
+
+def test_data_arguments():
+    """The tfsnn evaluate / analyze arguments that apply TEST_DATA."""
+    return " ".join(f"--set {shlex.quote(f'data.{k}={json.dumps(v)}')}" for k, v in sorted(TEST_DATA.items()))
+
+
 def evaluation_of(name, Ts, random_configs=0, random_seed=0):
     """The CSV of run ``name`` tested at the uniform time steps ``Ts`` and at ``random_configs``
-    per-stage configurations drawn with ``random_seed`` (BN calibrated at each of those)."""
+    per-stage configurations drawn with ``random_seed`` (BN calibrated at each of those), on the
+    test data of TEST_DATA."""
     tag = f"T{'-'.join(map(str, Ts))}"
     if random_configs:
         tag += f"-random{random_configs}-seed{random_seed}"
+    tag += "".join(f"-{k}{'all' if v is None else v}" for k, v in sorted(TEST_DATA.items()))
     EVALUATIONS[f"{name}/{tag}"] = {"T": list(Ts), "random_configs": random_configs, "random_seed": random_seed}
     return f"results/{SCALE_NAME}/evals/{name}/{tag}.csv"
 
@@ -225,9 +237,10 @@ ANALYSES = {}
 
 def analysis_of(name, analysis, **options):
     """The CSV of ``tfsnn analyze {analysis}`` on run ``name``; ``options`` are added to the
-    scale's settings of that analysis (section ``analyses``)."""
+    scale's settings of that analysis (section ``analyses``). Its tag hashes them, and TEST_DATA."""
     options = {**SCALE["analyses"].get(analysis, {}), **options}
-    tag = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
+    hashed = {**options, "test_data": TEST_DATA} if TEST_DATA else options
+    tag = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
     key = f"{analysis}-{tag}"
     ANALYSES[f"{name}/{key}"] = {"analysis": analysis, "options": options}
     return f"results/{SCALE_NAME}/analyses/{name}/{key}.csv"
@@ -237,13 +250,14 @@ def evaluation_arguments(wildcards):
     """tfsnn evaluate arguments of an evaluation registered by evaluation_of()."""
     spec = EVALUATIONS[f"{wildcards.run}/{wildcards.tag}"]
     return (f"--T {' '.join(map(str, spec['T']))} --random-configs {spec['random_configs']} "
-            f"--random-seed {spec['random_seed']}")
+            f"--random-seed {spec['random_seed']} {test_data_arguments()}")
 
 
 def analysis_options(wildcards):
     """--option arguments of an analysis job (values as JSON, which YAML reads back)."""
     options = ANALYSES[f"{wildcards.run}/{wildcards.analysis}-{wildcards.tag}"]["options"]
-    return " ".join(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(options.items()))
+    return " ".join([*(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(options.items())),
+                     test_data_arguments()])
 
 
 def metrics_of(name):
@@ -261,9 +275,12 @@ def evaluation_part(method, dataset, family, training, Ts, rows_T=None, seed=0, 
                        select={"T": list(rows_T or Ts)}, timestep=timestep)
 
 
-def seeds():
-    """The seeds every headline comparison is trained with at this scale."""
-    return SCALE["seeds"]
+def seeds(source=None):
+    """The seeds of the experiments behind a headline claim at this scale: the scale's
+    ``table_seeds`` count for table or figure ``source`` (seeds 0, 1, ...: as many as the power
+    table asks of its claims), else ``seeds``."""
+    count = SCALE.get("table_seeds", {}).get(source)
+    return list(range(count)) if count else SCALE["seeds"]
 
 
 def analysis_seeds():

@@ -1,5 +1,5 @@
 # Table 1: CIFAR-100, ResNet-19: SDT trained at T=6 and tested at T=2..6, SDT* (one model
-# trained per T) and NMT (s=3, T in 1..6), tested at T=2..6; every seed of the scale.
+# trained per T) and NMT (s=3, T in 1..6), tested at T=2..6; every seed the scale gives Table 1.
 
 TABLE1_T = [2, 3, 4, 5, 6]
 
@@ -14,7 +14,7 @@ table(
     "Table 1: top-1 accuracy (%) of SDT, SDT* and NMT",
     [
         part
-        for seed in seeds()
+        for seed in seeds("table1")
         for part in [
             table1_part(labels.SDT, "sdt", seed=seed, T=6),
             *(table1_part(labels.SDT_STAR, "sdt", [t], seed, T=t) for t in TABLE1_T),

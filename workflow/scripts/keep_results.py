@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from tfsnn.io import atomic_path, copy_atomic, provenance, save_finished_checkpoint, write_csv
-from tfsnn.report.claims import scorecard, trained_models
+from tfsnn.report.claims import item_records, scorecard, trained_models
 from tfsnn.report.cost import job_costs
 from tfsnn.report.regression import reference_environment, update_references
 from tfsnn.report.summary import replace_section, summary_markdown
@@ -114,8 +114,9 @@ else:
                for source in claim_runs if not (reference / f"{source}.csv").is_file()}
     made = [run for source, runs in claim_runs.items() if source not in pending for run in runs]
     models = trained_models(metrics_of(sorted(set(made))))
+    records = item_records(sorted(path for run in set(made) for path in (reference / "evals" / run).glob("*.npz")))
     card = scorecard(reference, models=models, reference=snakemake.params.reference,  # noqa: F821
-                     not_run=snakemake.params.not_run, pending=pending, scale=scale)  # noqa: F821
+                     not_run=snakemake.params.not_run, pending=pending, scale=scale, records=records)  # noqa: F821
     card, title = card.assign(**provenance()), "scorecard-partial.csv"
     write_csv(card, reference / title)
 
