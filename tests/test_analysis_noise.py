@@ -25,7 +25,8 @@ def test_zero_variance_is_the_clean_accuracy(tiny_trained, target):
 def test_noise_records_what_each_test_item_got(tiny_trained, tmp_path):
     records = tmp_path / "noise.npz"
     frame = run_analysis("noise", tiny_trained, {"target": "inputs", "sigma2": [0, 0.5], "repeats": 2}, records)
-    assert "correct" not in frame  # the CSV's rows stay scalar
+    assert "correct" not in frame  # the CSV's rows stay scalar, and name their records
+    assert frame["record"].tolist() == ["noise:0", "noise:1", "noise:2", "noise:3"]
     arrays, provenance = read_records(records)
     assert arrays["row"].tolist() == [0, 1, 2, 3] and arrays["correct"].shape == (4, len(arrays["item"]))
     assert (arrays["item"] == tiny_trained.datasets.test_items).all()

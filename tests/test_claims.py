@@ -314,3 +314,26 @@ def test_six_headline_claims_are_pre_registered():
     assert re.findall(r"^\| `([A-Za-z0-9-]+)` \|", registered, flags=re.M) == claims.HEADLINE
     exploratory = text.split("## Exploratory claims")[1]
     assert set(re.findall(r"`([A-Za-z0-9-]+)`", exploratory)) == {c.id for c in claims.CLAIMS if not c.headline}
+
+
+def test_analysis_rows_find_their_records_by_their_record_column(tmp_path):
+    # Table 12 of 3 MTT models with analysis records: T_max statistics right on items 0-2 of 4,
+    # recalculated ones on items 0-1 (seed k: item 3 too where k == 1)
+    rows = []
+    for k in range(3):
+        t_max, recalculated = [1, 1, 1, float(k == 1)], [1, 1, 0, float(k == 1)]
+        write_records({"row": np.array([0, 1]), "item": np.array([5, 6, 7, 8]),
+                       "correct": np.array([t_max, recalculated], dtype=np.float32)},
+                      tmp_path / f"bn_statistics-{k}.npz", config_hash=f"mtt-{k}", analysis="bn_statistics")
+        rows += [{"table": "table12", "dataset": "cifar100", "dataset_used": "cifar10", "method": method,
+                  "timestep": "2", "metric": "top1_acc", "value": accuracy(c), "seed": k, "config_hash": f"mtt-{k}",
+                  "record": f"bn_statistics-{k}:{i}", "data_stand_in": "", **provenance()}
+                 for i, (method, c) in enumerate([("MTT (T=Tmax BN stats)", t_max),
+                                                  ("MTT (recalculated BN stats)", recalculated)])]
+    write(tmp_path, "table12.csv", rows)
+    records = claims.item_records(sorted(tmp_path.glob("*.npz")))
+    models = models_frame({f"mtt-{k}": 50.0 for k in range(3)})
+    card = claims.scorecard(tmp_path, [claim("t-max-statistics-serve")], models=models, records=records).iloc[0]
+    assert card["test"] == "seeds x 4 test items (per-item records)" and card["effect"] == pytest.approx(25.0)
+    expected = statistics.contrast([statistics.Group(np.tile([0.0, 0.0, 100.0, 0.0], (3, 1)))])
+    assert card["se"] == pytest.approx(expected.se)

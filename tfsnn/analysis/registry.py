@@ -50,13 +50,16 @@ def run_analysis(name: str, trained, options: dict | None = None, records: str |
     ``records``: an ``.npz`` file (:func:`tfsnn.io.write_records`, the rows' provenance) that gets
     what each test item got in the rows that say (``correct``, module docstring): ``row`` (their
     index in the frame), ``item`` (each item's position in the data source's test split) and
-    ``correct`` (``[rows, items]``); no rows where the analysis measures no accuracy."""
+    ``correct`` (``[rows, items]``); no rows where the analysis measures no accuracy. Those rows
+    then name their record in column ``record``, ``{file stem}:{row}`` (empty in the others), which
+    tables and figures keep (:func:`tfsnn.report.claims.item_records` reads it back)."""
     options = analysis_options(name, options)
     with trained.analysis_context():
         rows = ANALYSES[name](trained, **options)
     per_item = {i: row.pop("correct") for i, row in enumerate(rows) if "correct" in row}
     frame = trained.rows(rows, analysis=name, precision=trained.analysis_precision)
     if records is not None:
+        frame["record"] = [f"{Path(records).stem}:{i}" if i in per_item else "" for i in range(len(frame))]
         items = trained.datasets.test_items
         lengths = {len(correct) for correct in per_item.values()}
         if lengths - {len(items)}:

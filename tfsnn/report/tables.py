@@ -83,6 +83,8 @@ def _interpolated(rows: pd.DataFrame, along: pd.DataFrame, spec: dict, value: st
     out["interpolated_along"] = spec["along"]
     out["interpolated_between"] = between
     out["note"] = notes
+    if "record" in out:  # an interpolated value is no one measurement's: it has no per-item record
+        out["record"] = ""
     return out
 
 

@@ -192,7 +192,7 @@ def committed_result(wildcards, output):
 
 def committed_records(wildcards, output):
     """The committed per-item records (.npz) beside committed_result's CSV, if it has them, else "":
-    an evaluation committed before records were kept is made again."""
+    an evaluation or analysis committed before records were kept is made again."""
     csv = committed_result(wildcards, output)
     records = Path(csv).with_suffix(".npz") if csv else None
     return str(records) if records is not None and records.is_file() else ""

@@ -8,9 +8,9 @@ CLAIM_SOURCES = sorted({source for claim in CLAIMS for source in claim.sources} 
 CLAIMS_NOT_RUN = {source: NOT_RUN[source] for claim in CLAIMS for source in claim.sources if source in NOT_RUN}
 
 
-# what each test item got in the evaluations behind the claims (beside their CSVs, rule evaluate)
+# what each test item got in the evaluations and analyses behind the claims (beside their CSVs)
 CLAIM_RECORDS = sorted({str(Path(csv).with_suffix(".npz")) for source in CLAIM_SOURCES for csv in source_csvs(source)
-                        if csv.startswith(f"results/{SCALE_NAME}/evals/")})
+                        if csv.startswith((f"results/{SCALE_NAME}/evals/", f"results/{SCALE_NAME}/analyses/"))})
 
 
 rule claims_scorecard:

@@ -82,10 +82,8 @@ rule train:
 # they name is the user's, so evaluations and analyses may import it (--trust-method).
 # An evaluation or analysis committed beside a committed run (rule keep_results) is copied from
 # there when the job's checkpoint is byte-for-byte the committed one (restored or copied by rule
-# train): on a new machine, nothing finished is computed again. An evaluation also gives what each
-# test item got (records: tfsnn evaluate --records); one committed without them is made again.
-# (tfsnn analyze --records gives an analysis's; the DAG asks for them once the small scale's
-# analyses are made again: 4 CPU-hours.)
+# train): on a new machine, nothing finished is computed again. Each also gives what each test
+# item got (records: tfsnn evaluate / analyze --records); one committed without them is made again.
 rule evaluate:
     input:
         "results/{scale}/runs/{run}/checkpoint.pt",
@@ -120,10 +118,12 @@ rule analyze:
     input:
         "results/{scale}/runs/{run}/checkpoint.pt",
     output:
-        "results/{scale}/analyses/{run}/{analysis}-{tag}.csv",
+        csv="results/{scale}/analyses/{run}/{analysis}-{tag}.csv",
+        records="results/{scale}/analyses/{run}/{analysis}-{tag}.npz",
     params:
         options=analysis_options,
         committed=committed_result,
+        committed_records=committed_records,
         checkpoint=lambda wildcards: committed_checkpoint(wildcards.run),
         env=env_prefix(),
     wildcard_constraints:
@@ -140,11 +140,11 @@ rule analyze:
     log:
         "results/{scale}/logs/analyze/{run}/{analysis}-{tag}.log",
     shell:
-        "if [ -n '{params.committed}' ] && cmp -s {input} {params.checkpoint}; then "
+        "if [ -n '{params.committed_records}' ] && cmp -s {input} {params.checkpoint}; then "
         "echo 'restored from {params.committed} (made there from this very checkpoint)' > {log} && "
-        "cp {params.committed} {output}; else "
+        "cp {params.committed} {output.csv} && cp {params.committed_records} {output.records}; else "
         "OMP_NUM_THREADS={threads} {params.env} tfsnn analyze {wildcards.analysis} --checkpoint {input} "
-        "--trust-method {params.options} --out {output} > {log} 2>&1; fi"
+        "--trust-method {params.options} --out {output.csv} --records {output.records} > {log} 2>&1; fi"
 
 
 # a trained network in NIR, for a neuromorphic chip's toolchain (e.g. sinabs.from_nir)

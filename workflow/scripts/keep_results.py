@@ -114,7 +114,8 @@ else:
                for source in claim_runs if not (reference / f"{source}.csv").is_file()}
     made = [run for source, runs in claim_runs.items() if source not in pending for run in runs]
     models = trained_models(metrics_of(sorted(set(made))))
-    records = item_records(sorted(path for run in set(made) for path in (reference / "evals" / run).glob("*.npz")))
+    records = item_records(sorted(path for run in set(made) for kind in ("evals", "analyses")
+                                  for path in (reference / kind / run).glob("*.npz")))
     card = scorecard(reference, models=models, reference=snakemake.params.reference,  # noqa: F821
                      not_run=snakemake.params.not_run, pending=pending, scale=scale, records=records)  # noqa: F821
     card, title = card.assign(**provenance()), "scorecard-partial.csv"
