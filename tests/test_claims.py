@@ -337,3 +337,14 @@ def test_analysis_rows_find_their_records_by_their_record_column(tmp_path):
     assert card["test"] == "seeds x 4 test items (per-item records)" and card["effect"] == pytest.approx(25.0)
     expected = statistics.contrast([statistics.Group(np.tile([0.0, 0.0, 100.0, 0.0], (3, 1)))])
     assert card["se"] == pytest.approx(expected.se)
+
+
+def test_headline_figure_draws_every_headline_claim_even_without_an_interval(tmp_path):
+    import matplotlib.image
+
+    card = claims.scorecard(tmp_path, [c for c in claims.CLAIMS if c.headline], reference=REFERENCE,
+                            not_run={s: "not here" for c in claims.CLAIMS for s in c.sources})
+    claims.headline_figure(card, tmp_path / "h.pdf", tmp_path / "h.png")
+    height, width, _ = matplotlib.image.imread(tmp_path / "h.png").shape
+    assert height > width  # one panel per claim, stacked
+    assert (tmp_path / "h.pdf").read_bytes().startswith(b"%PDF")

@@ -147,6 +147,24 @@ def test_side_by_side_means_over_seeds_and_subtracts_the_paper():
     assert side["paper"].notna().sum() == len(paper)  # every value the paper prints is shown
 
 
+def test_a_stand_in_scale_shows_its_models_once_and_compares_effects_not_accuracies():
+    # small scale: the CIFAR-10 models serve Table 4's CIFAR-10 and (as a stand-in) CIFAR-100
+    paper = read_reference(REFERENCE, "table4")
+    ours = pd.DataFrame([{"dataset": dataset, "data_stand_in": stand_in, "method": "MTT", "timestep": str(t),
+                          "metric": "top1_acc", "value": value, "seed": 0, "config_hash": "mtt-0", "scale": "small"}
+                         for dataset, stand_in in [("cifar10", ""), ("cifar100", "cifar10")]
+                         for t, value in [(2, 38.0), (6, 40.0)]])
+    side = side_by_side(ours, paper).set_index(["dataset", "timestep"])
+    assert side.loc[("cifar10", "2"), "ours"] == 38.0
+    assert side.loc["cifar100", "ours"].isna().all()  # shown once, under the dataset that is itself
+    assert side["difference"].isna().all()  # not the paper's data: no "ours - paper"
+    printed = paper[paper.dataset == "cifar10"].set_index("timestep")["value"]
+    row = side.loc[("cifar10", "2")]
+    assert row["effect_reference"] == "6" and row["ours_effect"] == pytest.approx(-2.0)
+    assert row["paper_effect"] == pytest.approx(printed["2"] - printed["6"])
+    assert row["effect_difference"] == pytest.approx(-2.0 - (printed["2"] - printed["6"]))
+
+
 def test_one_method_on_two_architectures_is_labelled_by_architecture():
     paper = read_reference(REFERENCE, "table8")
     assert {"SDT (b-resnet50)", "MTT (b-resnet72)"} <= set(paper["method"])

@@ -69,7 +69,9 @@ __all__ = [
     "Effect",
     "Term",
     "item_records",
+    "headline_figure",
     "near_chance",
+    "power",
     "read_result",
     "reference_frames",
     "scorecard",
@@ -719,3 +721,42 @@ def power(results_dir: str | Path, claims=CLAIMS, *, reference: str | Path | Non
                          "image_component": e.image_component, "residual_component": e.residual_component,
                          "images": N if crossed else "", "seeds_needed": n, "half_width": half})
     return pd.DataFrame(rows)
+
+
+def headline_figure(card: pd.DataFrame, pdf, png) -> None:
+    """Each headline claim's effect with its 95 % interval (black) beside the paper's
+    like-for-like effect (red diamond) and the claim's bound (dashed: 0, or the margin of an
+    equivalence), one panel per claim in its own unit, its verdict as the panel's title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfsnn.io import atomic_path
+
+    rows = card[card["family"] == "headline"]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(6.0, 1.0 * len(rows) + 0.4), squeeze=False)
+    for ax, row in zip(axes[:, 0], rows.to_dict("records")):
+        claim = next(c for c in CLAIMS if c.id == row["claim"])
+        bounds = [-claim.margin, claim.margin] if claim.kind == "equivalent" else \
+            [{"greater": 0.0, "not_worse": -claim.margin, "at_least": claim.margin}[claim.kind]]
+        for bound in bounds:
+            ax.axvline(bound, color="grey", ls="--", lw=0.8)
+        if pd.notna(row["ci_low"]):
+            ax.plot([row["ci_low"], row["ci_high"]], [0, 0], color="black", lw=2)
+        if pd.notna(row["effect"]):
+            ax.plot([row["effect"]], [0], "o", color="black", label="ours (95 % interval)")
+        if pd.notna(row["paper_effect"]):
+            ax.plot([row["paper_effect"]], [0], "D", color="tab:red", label="paper")
+        ax.set_yticks([])
+        ax.set_xlabel(row["unit"], fontsize=7, labelpad=1)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{row['claim']}: {row['verdict']}", fontsize=8, loc="left")
+    handles = {label: h for ax in axes[:, 0] for h, label in zip(*ax.get_legend_handles_labels())}
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    for path, kind in ((pdf, "pdf"), (png, "png")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=kind, dpi=150)
+    plt.close(fig)

@@ -1,5 +1,6 @@
-"""PDF of a side-by-side table (the paper, ours, the difference) with notes on the scale, the
-data each dataset was replaced by, the seeds and the code version."""
+"""PDF of a side-by-side table (the paper, ours, and their difference, or, where the data or
+settings are not the paper's, their effects) with notes on the scale, the data each dataset was
+replaced by, the seeds and the code version."""
 
 from __future__ import annotations
 
@@ -45,11 +46,18 @@ def table_pdf(side: pd.DataFrame, ours: pd.DataFrame, title: str, path) -> None:
     several = side["dataset"].nunique() > 1
     metrics = side["metric"].nunique() > 1
     spread = side["seeds"].fillna(0).max() > 1
+    # accuracies are compared where ours ran on the paper's data and settings, else effects
+    # (each value minus the same method's at its largest T: tfsnn.report.tables.side_by_side)
+    compared = side["difference"].notna().any()
+    effects = not compared and side["ours_effect"].notna().any()
     labels = [*(["dataset"] if several else []), "method", "T", *(["metric"] if metrics else []),
-              "paper", "ours", *(["std"] if spread else []), "ours - paper"]
+              "paper", "ours", *(["std"] if spread else []),
+              *(["ours - paper"] if compared else ["vs T", "paper's effect", "our effect"] if effects else [])]
     rows = [
         [*([r.dataset] if several else []), r.method, r.timestep, *([r.metric] if metrics else []),
-         _cell(r.paper), _cell(r.ours), *([_cell(r.std)] if spread else []), _cell(r.difference)]
+         _cell(r.paper), _cell(r.ours), *([_cell(r.std)] if spread else []),
+         *([_cell(r.difference)] if compared else
+           [r.effect_reference, _cell(r.paper_effect), _cell(r.ours_effect)] if effects else [])]
         for r in side.itertuples()
     ]
     fig, ax = plt.subplots(figsize=(7.5, 0.22 * (len(rows) + 1) + 0.4))

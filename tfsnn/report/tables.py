@@ -141,17 +141,56 @@ def read_reference(path: str, table: str) -> pd.DataFrame:
     return paper.assign(value=pd.to_numeric(paper["value"]))
 
 
+def _once(ours: pd.DataFrame) -> pd.DataFrame:
+    """Each of our measurements once: where a stand-in's models serve two of the paper's datasets
+    (CIFAR-10 for CIFAR-10 and CIFAR-100), their rows stay under the dataset that is itself (else
+    the first); the other dataset keeps only the paper's rows."""
+    if "config_hash" not in ours:
+        return ours
+    stand_in = ours["data_stand_in"].fillna("").astype(str) != "" if "data_stand_in" in ours else False
+    ranked = ours.assign(_stand_in=stand_in).sort_values("_stand_in", kind="stable")
+    keys = [c for c in ("config_hash", "seed", "method", "timestep", "metric") if c in ours]
+    return ours.loc[ranked.index[~ranked.duplicated(keys)].sort_values()]
+
+
+def _effects(side: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method, metric): each row's value minus the row at the group's largest
+    numeric T that both the paper and ours have (``effect_reference``): ``paper_effect``,
+    ``ours_effect`` and their difference. NaN where a group has no such T, or only that row."""
+    side = side.assign(effect_reference="", paper_effect=float("nan"), ours_effect=float("nan"))
+    T = pd.to_numeric(side["timestep"], errors="coerce")
+    for _, group in side.groupby(["dataset", "method", "metric"], sort=False):
+        both = group[T[group.index].notna() & group["paper"].notna() & group["ours"].notna()]
+        if len(group) < 2 or both.empty:
+            continue
+        reference = both.loc[T[both.index].idxmax()]
+        side.loc[group.index, "effect_reference"] = reference["timestep"]
+        side.loc[group.index, "paper_effect"] = group["paper"] - reference["paper"]
+        side.loc[group.index, "ours_effect"] = group["ours"] - reference["ours"]
+    return side.assign(effect_difference=side["ours_effect"] - side["paper_effect"])
+
+
 def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
-    """Per key: the paper's value, ours (mean and std over seeds, number of seeds) and the
-    difference, in the order ours lists datasets and methods, then any only the paper has."""
-    ours = ours.assign(value=pd.to_numeric(ours["value"]), timestep=ours["timestep"].fillna("").astype(str))
+    """Per key: the paper's value, ours (mean and std over seeds, number of seeds), in the order
+    ours lists datasets and methods, then any only the paper has; a stand-in's models once
+    (:func:`_once`). ``difference`` (ours minus the paper's) only where ours ran on the paper's
+    data and settings (scale ``paper``, no stand-in); elsewhere accuracies are not comparable,
+    and the table compares effects instead (:func:`_effects`: each value against the same
+    method's at the largest T)."""
+    ours = _once(ours.assign(value=pd.to_numeric(ours["value"]), timestep=ours["timestep"].fillna("").astype(str)))
     mean = ours.groupby(KEYS, sort=False, as_index=False).agg(
         ours=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"))
+    if "scale" in ours:
+        stand_in = ours["data_stand_in"].fillna("").astype(str) if "data_stand_in" in ours else ""
+        like = (ours["scale"].astype(str) == "paper") & (stand_in == "")
+        mean = mean.merge(ours.assign(_like=like).groupby(KEYS, sort=False, as_index=False)["_like"].all(), on=KEYS)
+    else:
+        mean = mean.assign(_like=True)
     side = paper[KEYS + ["value"]].rename(columns={"value": "paper"}).merge(mean, on=KEYS, how="outer")
     order = {c: list(dict.fromkeys([*ours[c], *paper[c]])) for c in ("dataset", "method", "metric")}
     side = side.sort_values(
         ["dataset", "method", "metric", "timestep"],
         key=lambda c: c.map(order[c.name].index) if c.name in order else pd.to_numeric(c, errors="coerce"),
-    )
-    side["difference"] = side["ours"] - side["paper"]
-    return side.reset_index(drop=True)
+    ).reset_index(drop=True)
+    side["difference"] = (side["ours"] - side["paper"]).where(side["_like"].fillna(False).astype(bool))
+    return _effects(side.drop(columns="_like"))

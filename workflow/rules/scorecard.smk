@@ -25,6 +25,9 @@ rule claims_scorecard:
     output:
         csv="results/{scale}/scorecard.csv",
         html=report("figures/{scale}/scorecard.html", category="Scorecard"),
+        # each headline claim's effect and interval beside the paper's
+        pdf="figures/{scale}/headline.pdf",
+        png=report("figures/{scale}/headline.png", category="Scorecard"),
     conda:
         "../envs/tfsnn.yaml"
     log:

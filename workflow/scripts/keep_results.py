@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 from tfsnn.io import atomic_path, copy_atomic, provenance, save_finished_checkpoint, write_csv
-from tfsnn.report.claims import item_records, scorecard, trained_models
+from tfsnn.report.claims import headline_figure, item_records, scorecard, trained_models
 from tfsnn.report.cost import job_costs
 from tfsnn.report.regression import reference_environment, update_references
 from tfsnn.report.summary import replace_section, summary_markdown
@@ -120,6 +120,7 @@ else:
                      not_run=snakemake.params.not_run, pending=pending, scale=scale, records=records)  # noqa: F821
     card, title = card.assign(**provenance()), "scorecard-partial.csv"
     write_csv(card, reference / title)
+    headline_figure(card, reference / "figures" / "headline.pdf", reference / "figures" / "headline.png")
 
 # a run copied from its snapshot twin is the twin's training: counted and listed once, as the twin
 trainings = sorted({snakemake.params.twins.get(run, run) for run in snakemake.params.runs})  # noqa: F821

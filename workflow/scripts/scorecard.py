@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from tfsnn.io import atomic_path, provenance, write_csv
-from tfsnn.report.claims import item_records, scorecard, trained_models
+from tfsnn.report.claims import headline_figure, item_records, scorecard, trained_models
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 models = trained_models(snakemake.input.metrics)  # noqa: F821
@@ -13,6 +13,7 @@ card = scorecard(Path(snakemake.output.csv).parent, models=models, reference=sna
                  records=item_records(snakemake.input.records))  # noqa: F821
 card = card.assign(**provenance())
 write_csv(card, snakemake.output.csv)  # noqa: F821
+headline_figure(card, snakemake.output.pdf, snakemake.output.png)  # noqa: F821
 shown = card[["claim", "family", "statement", "paper_effect", "effect", "ci_low", "ci_high", "unit", "criterion",
               "verdict", "size", "mde", "p_value", "p_holm", "seeds", "images", "test", "replicates", "stand_ins"]]
 page = (
