@@ -214,20 +214,29 @@ EVALUATIONS = {}
 TEST_DATA = SCALE.get("test_data", {})
 
 
-def test_data_arguments():
-    """The tfsnn evaluate / analyze arguments that apply TEST_DATA."""
-    return " ".join(f"--set {shlex.quote(f'data.{k}={json.dumps(v)}')}" for k, v in sorted(TEST_DATA.items()))
+def test_data(name):
+    """The fields of TEST_DATA that change run ``name``'s data (none where it already has them,
+    e.g. a family that tests on its whole split anyway)."""
+    data = RUNS[name]["data"] if name in RUNS else {}
+    return {k: v for k, v in sorted(TEST_DATA.items()) if name in RUNS and data.get(k) != v}
+
+
+def test_data_arguments(fields):
+    """The tfsnn evaluate / analyze arguments that apply ``fields`` (test_data())."""
+    return " ".join(f"--set {shlex.quote(f'data.{k}={json.dumps(v)}')}" for k, v in sorted(fields.items()))
 
 
 def evaluation_of(name, Ts, random_configs=0, random_seed=0):
     """The CSV of run ``name`` tested at the uniform time steps ``Ts`` and at ``random_configs``
     per-stage configurations drawn with ``random_seed`` (BN calibrated at each of those), on the
-    test data of TEST_DATA."""
+    test data of test_data() (its tag says which)."""
     tag = f"T{'-'.join(map(str, Ts))}"
     if random_configs:
         tag += f"-random{random_configs}-seed{random_seed}"
-    tag += "".join(f"-{k}{'all' if v is None else v}" for k, v in sorted(TEST_DATA.items()))
-    EVALUATIONS[f"{name}/{tag}"] = {"T": list(Ts), "random_configs": random_configs, "random_seed": random_seed}
+    fields = test_data(name)
+    tag += "".join(f"-{k}{'all' if v is None else v}" for k, v in fields.items())
+    EVALUATIONS[f"{name}/{tag}"] = {"T": list(Ts), "random_configs": random_configs, "random_seed": random_seed,
+                                    "test_data": fields}
     return f"results/{SCALE_NAME}/evals/{name}/{tag}.csv"
 
 
@@ -237,12 +246,13 @@ ANALYSES = {}
 
 def analysis_of(name, analysis, **options):
     """The CSV of ``tfsnn analyze {analysis}`` on run ``name``; ``options`` are added to the
-    scale's settings of that analysis (section ``analyses``). Its tag hashes them, and TEST_DATA."""
+    scale's settings of that analysis (section ``analyses``). Its tag hashes them, and test_data()."""
     options = {**SCALE["analyses"].get(analysis, {}), **options}
-    hashed = {**options, "test_data": TEST_DATA} if TEST_DATA else options
+    fields = test_data(name)
+    hashed = {**options, "test_data": fields} if fields else options
     tag = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
     key = f"{analysis}-{tag}"
-    ANALYSES[f"{name}/{key}"] = {"analysis": analysis, "options": options}
+    ANALYSES[f"{name}/{key}"] = {"analysis": analysis, "options": options, "test_data": fields}
     return f"results/{SCALE_NAME}/analyses/{name}/{key}.csv"
 
 
@@ -250,14 +260,14 @@ def evaluation_arguments(wildcards):
     """tfsnn evaluate arguments of an evaluation registered by evaluation_of()."""
     spec = EVALUATIONS[f"{wildcards.run}/{wildcards.tag}"]
     return (f"--T {' '.join(map(str, spec['T']))} --random-configs {spec['random_configs']} "
-            f"--random-seed {spec['random_seed']} {test_data_arguments()}")
+            f"--random-seed {spec['random_seed']} {test_data_arguments(spec['test_data'])}")
 
 
 def analysis_options(wildcards):
     """--option arguments of an analysis job (values as JSON, which YAML reads back)."""
-    options = ANALYSES[f"{wildcards.run}/{wildcards.analysis}-{wildcards.tag}"]["options"]
-    return " ".join([*(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(options.items())),
-                     test_data_arguments()])
+    spec = ANALYSES[f"{wildcards.run}/{wildcards.analysis}-{wildcards.tag}"]
+    return " ".join([*(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in sorted(spec["options"].items())),
+                     test_data_arguments(spec["test_data"])])
 
 
 def metrics_of(name):
