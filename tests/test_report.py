@@ -352,3 +352,12 @@ def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_sect
     with pytest.raises(ValueError, match="markers"):
         replace_section("no markers", "s-results", "new")
     assert summary_markdown(card, models, jobs, 5, "n", "f/flexibility.png").startswith("![accuracy against T](f/flex")
+
+
+def test_rows_of_one_model_that_differ_in_more_than_the_key_all_stay():
+    # section 4.2: one model's cosine at several epochs, all under one key (method, T, metric)
+    ours = pd.DataFrame([{"dataset": "cifar100", "data_stand_in": "cifar10", "method": "SDT", "timestep": "3 vs 6",
+                          "metric": "grad_cosine_similarity", "value": v, "epoch": e, "seed": 0, "config_hash": "a",
+                          "scale": "small"} for e, v in [(1, 0.9), (2, 0.8)]])
+    side = side_by_side(ours, read_reference(REFERENCE, "sec4.2"))
+    assert side.set_index("method").loc["SDT", "ours"] == pytest.approx(0.85)

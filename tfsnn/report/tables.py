@@ -149,7 +149,7 @@ def _once(ours: pd.DataFrame) -> pd.DataFrame:
         return ours
     stand_in = ours["data_stand_in"].fillna("").astype(str) != "" if "data_stand_in" in ours else False
     ranked = ours.assign(_stand_in=stand_in).sort_values("_stand_in", kind="stable")
-    keys = [c for c in ("config_hash", "seed", "method", "timestep", "metric") if c in ours]
+    keys = [c for c in ours.columns if c not in ("table", "dataset", "data_stand_in")]  # the same measurement
     return ours.loc[ranked.index[~ranked.duplicated(keys)].sort_values()]
 
 
