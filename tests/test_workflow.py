@@ -349,3 +349,14 @@ def test_the_small_scale_tests_on_the_whole_test_split_and_says_so_in_the_file_n
     assert "cifar10-cifar-resnet18-mtt-samples3-t_max6-t_min1-seed9/T1-2-4-6-8-16-32-64-test_sizeall.csv" in done.stdout
     assert "--set data.test_size=null" in done.stdout
     assert all("data.test_size" not in line for line in done.stdout.splitlines() if "tfsnn train" in line)
+
+
+def test_an_analysis_of_the_training_set_keeps_its_name_and_data_whatever_the_test_data():
+    # Table 13's gradients read the training set (reads_test_set=False): the small scale's
+    # test_data does not reach them, so their committed results (tag without it) still restore
+    done = snakemake("-n", "-p", "--forceall", "results/small/table13.csv", "--config", "scale=small")
+    assert done.returncode == 0, done.stderr
+    analyses = [line for line in done.stdout.splitlines() if "tfsnn analyze gradients" in line]
+    assert analyses and all("data.test_size" not in line for line in analyses)
+    kept = {p.name for p in Path("workflow/reference/small/analyses").glob("*/gradients-*.csv")}
+    assert {re.search(r"gradients-\w{8}\.csv", line).group(0) for line in analyses} <= kept

@@ -8,10 +8,11 @@ Speck's memory check), ``event_driven`` (the LIF model without a clock, in fine 
 ``bn_statistics`` (Table 12); and :func:`export_nir` (a network for neuromorphic toolchains).
 """
 
-from tfsnn.analysis.registry import ANALYSES, analysis_options, register, run_analysis  # isort: skip (first)
+from tfsnn.analysis.registry import ANALYSES, analysis_options, reads_test_set, register, run_analysis  # isort: skip (first)
 from tfsnn.analysis import (  # noqa: F401
     bn_statistics, early_exit, energy, estimation, event_driven, gradients, landscape, noise, speck,
 )
 from tfsnn.analysis.nir_export import export_nir, export_trained_nir, run_nir
 
-__all__ = ["ANALYSES", "analysis_options", "register", "run_analysis", "export_nir", "export_trained_nir", "run_nir"]
+__all__ = ["ANALYSES", "analysis_options", "reads_test_set", "register", "run_analysis", "export_nir",
+           "export_trained_nir", "run_nir"]

@@ -182,7 +182,7 @@ def training_gradient(model: nn.Module, method, loader: Iterable, T, device=None
     return [g / count for g in total]
 
 
-@register("gradients")
+@register("gradients", reads_test_set=False)
 def gradients_analysis(
     trained,
     *,
@@ -207,7 +207,7 @@ def gradients_analysis(
     ]
 
 
-@register("gradient_cosine")
+@register("gradient_cosine", reads_test_set=False)
 def gradient_cosine_analysis(
     trained,
     *,

@@ -7,7 +7,9 @@ here before any work (:func:`tfsnn.options.check_options`): a misspelt option is
 names the valid ones, a value of the wrong type (``repeats=two``, ``thresholds=0.9``) one that
 names the option. A row that measures an accuracy on the test set may carry ``correct``: each
 test item's share of right predictions (1 or 0; a fraction over repeats), in the test loader's
-order; :func:`run_analysis` keeps these apart, as per-item records.
+order; :func:`run_analysis` keeps these apart, as per-item records. An analysis that reads only
+the training set registers with ``reads_test_set=False``: the test data a workflow sets for
+evaluations (e.g. the whole test split) then does not change it, nor its name.
 """
 
 from __future__ import annotations
@@ -20,19 +22,29 @@ import numpy as np
 from tfsnn.io import write_records
 from tfsnn.options import check_options
 
-__all__ = ["ANALYSES", "register", "analysis_options", "run_analysis"]
+__all__ = ["ANALYSES", "register", "analysis_options", "reads_test_set", "run_analysis"]
 
 ANALYSES: dict[str, Callable] = {}
+_TRAINING_SET_ONLY: set[str] = set()
 
 
-def register(name: str):
+def register(name: str, *, reads_test_set: bool = True):
     def decorate(function: Callable) -> Callable:
         if name in ANALYSES:
             raise ValueError(f"analysis {name!r} is already registered")
         ANALYSES[name] = function
+        if not reads_test_set:
+            _TRAINING_SET_ONLY.add(name)
         return function
 
     return decorate
+
+
+def reads_test_set(name: str) -> bool:
+    """Whether analysis ``name`` reads the test set (False: the training set only)."""
+    if name not in ANALYSES:
+        raise ValueError(f"unknown analysis {name!r}; choose from {sorted(ANALYSES)}")
+    return name not in _TRAINING_SET_ONLY
 
 
 def analysis_options(name: str, options: dict | None = None) -> dict:

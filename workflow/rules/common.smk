@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
+from tfsnn.analysis import reads_test_set
 from tfsnn.report import labels, tables
 from tfsnn.report.claims import CLAIMS
 
@@ -246,9 +247,10 @@ ANALYSES = {}
 
 def analysis_of(name, analysis, **options):
     """The CSV of ``tfsnn analyze {analysis}`` on run ``name``; ``options`` are added to the
-    scale's settings of that analysis (section ``analyses``). Its tag hashes them, and test_data()."""
+    scale's settings of that analysis (section ``analyses``). Its tag hashes them, and test_data()
+    where the analysis reads the test set."""
     options = {**SCALE["analyses"].get(analysis, {}), **options}
-    fields = test_data(name)
+    fields = test_data(name) if reads_test_set(analysis) else {}
     hashed = {**options, "test_data": fields} if fields else options
     tag = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
     key = f"{analysis}-{tag}"
