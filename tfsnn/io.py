@@ -31,6 +31,7 @@ __all__ = [
     "write_csv",
     "write_records",
     "read_records",
+    "item_correctness",
     "save_checkpoint",
     "load_checkpoint",
     "save_finished_checkpoint",
@@ -91,6 +92,15 @@ def read_records(path: str | os.PathLike) -> tuple[dict, dict]:
     if "provenance" not in arrays:
         raise ValueError(f"{path} holds no provenance: not a tfsnn per-item record")
     return arrays, json.loads(str(arrays.pop("provenance")))
+
+
+def item_correctness(arrays: dict) -> np.ndarray:
+    """``[rows, items]`` in [0, 1] from a :func:`read_records` file's arrays: an evaluation's
+    (``predicted``, ``target``) 1.0 where the predicted class is the item's, an analysis's
+    ``correct`` as stored (a share over repeats)."""
+    if "predicted" in arrays:
+        return (arrays["predicted"] == arrays["target"][None, :]).astype(float)
+    return arrays["correct"].astype(float)
 
 
 class CheckpointError(RuntimeError):

@@ -18,7 +18,8 @@ __all__ = ["bn_statistics_analysis"]
 
 
 @register("bn_statistics")
-def bn_statistics_analysis(trained, *, T: Sequence[TimeStep] = (2, 3, 4, 5), repeats: int = 3, seed: int = 0) -> list[dict]:
+def bn_statistics_analysis(trained, *, T: Sequence[TimeStep] = (2, 3, 4, 5), repeats: int = 3,
+                           seed: int = 0) -> list[dict]:
     """Rows: metric top1_acc, value, T, statistics ("T_max" or "recalculated"), calibrations, and
     each test item's ``correct`` (its share of the calibrations under which it is right)."""
     model, device = trained.model, trained.device

@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfsnn.io import read_records
+from tfsnn.io import item_correctness, read_records
 from tfsnn.report import labels as L
 from tfsnn.report import statistics
 from tfsnn.report.tables import read_reference
@@ -64,6 +64,7 @@ from tfsnn.report.tables import read_reference
 __all__ = [
     "CHANCE_FACTOR",
     "CLAIMS",
+    "chance_floor",
     "HEADLINE",
     "Claim",
     "Effect",
@@ -148,12 +149,18 @@ def _difference(plus: list[pd.DataFrame], minus: list[pd.DataFrame], over: str =
     return Effect({"": [Term(rows, 1.0) for rows in plus] + [Term(rows, -1.0) for rows in minus]}, over, dropped)
 
 
+def chance_floor(num_classes: int) -> float:
+    """The accuracy (points) below which a model or condition gives no verdict: ``CHANCE_FACTOR``
+    times chance."""
+    return CHANCE_FACTOR * 100.0 / num_classes
+
+
 def _chance(rows: pd.DataFrame) -> float:
-    """Twice chance (points) on the dataset the rows were measured on."""
+    """:func:`chance_floor` on the dataset the rows were measured on."""
     from tfsnn.data.catalog import dataset_info
 
     column = "dataset_used" if "dataset_used" in rows else "dataset"
-    return CHANCE_FACTOR * 100.0 / dataset_info(str(rows[column].iloc[0])).num_classes
+    return chance_floor(dataset_info(str(rows[column].iloc[0])).num_classes)
 
 
 # ---------------------------------------------------------------------------- the effects
@@ -406,12 +413,12 @@ def item_records(paths) -> dict:
     for path in paths:
         arrays, fields = read_records(path)
         model = str(fields["config_hash"])
+        correct = item_correctness(arrays)
         if "predicted" in arrays:
-            correct = (arrays["predicted"] == arrays["target"][None, :]).astype(float)
             for config, calibrated, row in zip(arrays["config"].tolist(), arrays["bn_calibrated"].tolist(), correct):
                 found[("eval", model, str(config), str(bool(calibrated)))] = (arrays["item"], row)
         else:
-            for index, row in zip(arrays["row"].tolist(), arrays["correct"].astype(float)):
+            for index, row in zip(arrays["row"].tolist(), correct):
                 found[("analysis", model, f"{Path(path).stem}:{index}")] = (arrays["item"], row)
     return found
 
@@ -540,7 +547,7 @@ def near_chance(rows: pd.DataFrame, models: pd.DataFrame | None) -> tuple[str, s
     weak = []
     for h in hashes:
         model = known.loc[h]
-        threshold = CHANCE_FACTOR * 100.0 / model["num_classes"]
+        threshold = chance_floor(model["num_classes"])
         if not model["test_acc"] >= threshold:
             weak.append(f"{model['run']}: {model['test_acc']:.1f} % at T={model['T']:g} < {CHANCE_FACTOR:g} x chance "
                         f"= {threshold:.1f} % ({model['num_classes']} classes)")

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from tfsnn.io import atomic_path, read_records  # noqa: E402
+from tfsnn.io import atomic_path, item_correctness, read_records  # noqa: E402
 from tfsnn.report import labels as method_labels  # noqa: E402
 from tfsnn.report.statistics import ALPHA, Group, contrast, minimum_detectable_effect  # noqa: E402
 
@@ -84,7 +84,7 @@ def read_item_records(paths) -> dict:
         if not records.is_file():
             continue
         arrays, _ = read_records(records)
-        correct = (arrays["predicted"] == arrays["target"][None, :]).astype(float)
+        correct = item_correctness(arrays)
         if "label" in arrays:
             keys = zip(arrays["label"].tolist(), arrays["seed"].tolist(), arrays["config"].tolist())
         else:

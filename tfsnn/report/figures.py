@@ -62,10 +62,12 @@ def estimation(data: pd.DataFrame, ax, dataset: str = "", **_):
     rows = data[data["split"].isin(["fit", "validate"])]
     pairs = rows.pivot_table(index=["seed", "split", "config"], columns="metric", values="value").reset_index()
     sns.scatterplot(data=pairs, x="predicted_acc", y="top1_acc", hue="split", ax=ax, s=18)
-    low, high = np.nanmin(pairs[["predicted_acc", "top1_acc"]].to_numpy()), np.nanmax(pairs[["predicted_acc", "top1_acc"]].to_numpy())
+    both = pairs[["predicted_acc", "top1_acc"]].to_numpy()
+    low, high = np.nanmin(both), np.nanmax(both)
     ax.plot([low, high], [low, high], color="grey", lw=0.8, ls="--")
     r = data.loc[data["metric"] == "pearson_r", "value"]  # one per seed
-    shown = "" if r.empty else f" (validation r = {r.mean():.3f}" + (f", mean of {len(r)} seeds)" if len(r) > 1 else ")")
+    seeds = f", mean of {len(r)} seeds)" if len(r) > 1 else ")"
+    shown = "" if r.empty else f" (validation r = {r.mean():.3f}" + seeds
     ax.set(xlabel="estimated accuracy (%)", ylabel="test accuracy (%)", title=f"accuracy estimation {dataset}{shown}")
 
 
