@@ -339,19 +339,25 @@ def test_summary_shows_the_scorecard_models_and_costs_and_replaces_only_its_sect
     jobs = pd.DataFrame({"rule": ["train", "train"], "run": ["x-mtt-seed0", "x-mtt-seed1"], "family": ["f", "f"],
                          "job": ["train", "train"], "wall_s": [1800.0, 3600.0], "cpu_s": [1700.0, 3500.0],
                          "max_rss_mb": [900.0, 950.0]})
-    text = summary_markdown(card, models, jobs, 5, "a note")
+    planned = ["x-mtt-seed0", "x-mtt-seed1", "x-mtt-seed2", "x-mtt-seed3", "y-sdt-seed0"]
+    text = summary_markdown(card, models, jobs, planned, "a note")
     assert ("| a | headline | 3.00 | 1.50 [0.50, 2.50] | points | 3, 3 | 2000 | > 0 | holds | paper's inside ours "
             "| 1.20 |") in text
     assert "| b | exploratory |  |  | points |  |  | > 0 | not run at this scale |  |  |" in text
-    assert "| x-mtt | 42.0 | 2.83 | 2 |" in text and "finished: 2 of 5" in text
-    assert "| f | train | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text and "| all |  | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text
+    assert "| x-mtt | 42.0 | 2.83 | 2 |" in text and "finished: 2 of 5.** The other 3 need about 1.4 CPU hours" in text
+    # x-mtt's seeds 2 and 3 at the mean of its two measured trainings, 2 x (1700 + 3500) / 2 s = 1.44 h;
+    # y-sdt has none measured
+    assert "(1 of them in experiments not measured yet, not counted)" in text
+    assert "| f | train | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text
+    assert "| all |  | 2 | 1.50 | 1.44 | 60.0 | 58.3 |" in text
     assert "of the 2 trainings, 0 evaluations and 0 analyses kept" in text
     readme = "intro\n<!-- s-results:begin -->\nold\n<!-- s-results:end -->\nrest\n"
     replaced = "intro\n<!-- s-results:begin -->\nnew\n<!-- s-results:end -->\nrest\n"
     assert replace_section(readme, "s-results", "new") == replaced
     with pytest.raises(ValueError, match="markers"):
         replace_section("no markers", "s-results", "new")
-    assert summary_markdown(card, models, jobs, 5, "n", "f/flexibility.png").startswith("![accuracy against T](f/flex")
+    assert summary_markdown(card, models, jobs, planned, "n", "f/flexibility.png").startswith("![accuracy against T](f")
+    assert "finished: all 2.**" in summary_markdown(card, models, jobs, planned[:2], "n")
 
 
 def test_rows_of_one_model_that_differ_in_more_than_the_key_all_stay():

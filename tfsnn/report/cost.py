@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["job_costs", "family_costs"]
+__all__ = ["job_costs", "family_costs", "experiment_of", "remaining_training"]
 
 COLUMNS = ["rule", "run", "family", "job", "wall_s", "cpu_s", "max_rss_mb"]
 
@@ -18,6 +19,11 @@ def _family(run: str, families) -> str:
     """The experiment family a run name holds (``{dataset}-{family}-{method}-...``)."""
     found = [family for family in families if f"-{family}-" in f"-{run}-"]
     return max(found, key=len) if found else ""
+
+
+def experiment_of(run: str) -> str:
+    """The experiment a run belongs to: its name without the seed (``...-seed3``)."""
+    return re.sub(r"-seed\d+$", "", run)
 
 
 def job_costs(reference_dir: str | Path, families=()) -> pd.DataFrame:
@@ -51,3 +57,13 @@ def family_costs(jobs: pd.DataFrame) -> pd.DataFrame:
 
     total = costs(jobs.assign(family="all", rule="").groupby(["family", "rule"]))
     return pd.concat([costs(jobs.groupby(["family", "rule"], sort=True)), total], ignore_index=True)
+
+
+def remaining_training(planned, finished, jobs: pd.DataFrame) -> tuple[float, int]:
+    """The CPU hours that the runs of ``planned`` not in ``finished`` still need to train, each at
+    the mean CPU time of its experiment's trainings measured in ``jobs`` (:func:`job_costs`); and
+    how many of them have no measured training in their experiment (not counted)."""
+    trained = jobs[jobs["rule"] == "train"]
+    measured = trained.groupby(trained["run"].map(experiment_of))["cpu_s"].mean()
+    left = [experiment_of(run) for run in sorted(set(planned) - set(finished))]
+    return sum(measured.get(e, 0.0) for e in left) / 3600, sum(e not in measured.index for e in left)

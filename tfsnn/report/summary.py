@@ -6,11 +6,10 @@ markers)."""
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
-from tfsnn.report.cost import family_costs
+from tfsnn.report.cost import experiment_of, family_costs, remaining_training
 
 __all__ = ["summary_markdown", "replace_section"]
 
@@ -42,7 +41,7 @@ def _scorecard(card: pd.DataFrame) -> pd.DataFrame:
 
 def _models(models: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread of the test accuracy at the trained T of each experiment over its seeds."""
-    experiment = models["run"].map(lambda run: re.sub(r"-seed\d+$", "", run))
+    experiment = models["run"].map(experiment_of)
     grouped = models.assign(experiment=experiment).groupby("experiment", sort=True)["test_acc"]
     return pd.DataFrame({"run (seeds pooled)": grouped.mean().index,
                          "test accuracy at its trained T (%), mean": grouped.mean().map(lambda v: f"{v:.1f}").values,
@@ -50,11 +49,23 @@ def _models(models: pd.DataFrame) -> pd.DataFrame:
                          "seeds": grouped.size().values})
 
 
-def summary_markdown(card: pd.DataFrame, models: pd.DataFrame, jobs: pd.DataFrame, planned_runs: int,
+def _progress(models: pd.DataFrame, jobs: pd.DataFrame, planned: list[str]) -> str:
+    left = len(set(planned) - set(models["run"]))
+    if not left:
+        return f"**Training runs finished: all {len(planned)}.**"
+    hours, unmeasured = remaining_training(planned, models["run"], jobs)
+    return (f"**Training runs finished: {len(models)} of {len(planned)}.** The other {left} need about "
+            f"{hours:.1f} CPU hours to train, each at the mean CPU time of its experiment's measured trainings"
+            + (f" ({unmeasured} of them in experiments not measured yet, not counted)" if unmeasured else "")
+            + "; their evaluations and analyses come on top.")
+
+
+def summary_markdown(card: pd.DataFrame, models: pd.DataFrame, jobs: pd.DataFrame, planned: list[str],
                      note: str, figure: str = "") -> str:
     """Markdown of a scorecard (:func:`tfsnn.report.claims.scorecard`), the trained ``models``
     (:func:`tfsnn.report.claims.trained_models`) and the measured ``jobs``
-    (:func:`tfsnn.report.cost.job_costs`), of ``planned_runs`` training runs the scale plans;
+    (:func:`tfsnn.report.cost.job_costs`), of the training runs ``planned`` by the scale (and
+    the CPU time those not finished need, :func:`tfsnn.report.cost.remaining_training`);
     ``note``: what the numbers come from (data, stack); ``figure``: the path of a figure
     to show first (none if empty)."""
     costs = family_costs(jobs)
@@ -62,7 +73,7 @@ def summary_markdown(card: pd.DataFrame, models: pd.DataFrame, jobs: pd.DataFram
                          **{c: costs[c].map(lambda v: f"{v:.1f}") for c in ("longest_wall_min", "longest_cpu_min")})
     count = jobs["rule"].value_counts()
     shown = f"![accuracy against T]({figure})\n\n" if figure else ""
-    return (f"{shown}{note}\n\n**Training runs finished: {len(models)} of {planned_runs}.**\n\n"
+    return (f"{shown}{note}\n\n{_progress(models, jobs, planned)}\n\n"
             f"#### Scorecard\n\n{_table(_scorecard(card))}\n"
             f"#### Every model, at the T it was trained at\n\n{_table(_models(models))}\n"
             f"#### Measured cost (Snakemake `benchmark:` files of the {count.get('train', 0)} trainings, "

@@ -134,7 +134,7 @@ note = (f"Scale `{scale}`, from `workflow/reference/{scale}/` ({title}; data: th
            if stacks else "")
         + f"tables last made on {stack_words(reference_environment(reference) or fingerprint())}.")
 figure = reference / "figures" / "flexibility.png"
-summary = summary_markdown(card, models, jobs, len(trainings), note, str(figure) if figure.is_file() else "")
+summary = summary_markdown(card, models, jobs, trainings, note, str(figure) if figure.is_file() else "")
 with atomic_path(reference / "summary.md") as tmp:
     tmp.write_text(summary + "\n")
 readme = Path("README.md")
