@@ -91,8 +91,9 @@ def test_schema_rejects_an_unknown_scale():
 
 @pytest.mark.parametrize("scale, trainings", [("paper", 5 * 3), ("smoke", 3 * 2)])
 def test_table4_trains_each_model_once(scale, trainings):
-    # one MTT model per dataset and seed (3 seeds at paper scale, 2 at smoke); at smoke scale CIFAR-10 stands in for CIFAR-100 (one ResNet-19
-    # serves both) and N-MNIST for both DVS sets (one ResNet-18 serves both)
+    # one MTT model per dataset and seed (3 seeds at paper scale, 2 at smoke); at smoke scale
+    # CIFAR-10 stands in for CIFAR-100 (one ResNet-19 serves both) and N-MNIST for both DVS sets
+    # (one ResNet-18 serves both)
     done = snakemake("-n", "--forceall", f"figures/{scale}/table4.pdf", "--config", f"scale={scale}")
     assert done.returncode == 0, done.stderr
     assert re.search(rf"^train\s+{trainings}$", done.stdout, re.MULTILINE), done.stdout
