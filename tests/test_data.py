@@ -10,7 +10,7 @@ from real_formats import write_imagenet, write_mnist_raw
 
 from tfsnn.config import validate_config
 from tfsnn.data import DataError, balanced_subset, load, make_loader, split_per_class
-from tfsnn.data.images import Cutout
+from tfsnn.data.images import Cutout, ScaleNormalize, image_transform
 
 
 def test_mnist_pack(pack_dir):
@@ -60,6 +60,28 @@ def test_cutout_masks_one_square():
     zeros = (out == 0).all(0)
     rows, cols = zeros.any(1).sum().item(), zeros.any(0).sum().item()
     assert 1 <= rows <= 8 and 1 <= cols <= 8 and zeros.sum() == rows * cols
+
+
+def test_a_test_set_pipeline_is_torchvisions_to_the_bit_without_torchvision():
+    # ScaleNormalize stands for v2's ToImage, ToDtype(float32, scale=True) and Normalize, which a
+    # test set without augmentation needs, so that a job that only tests does not import torchvision
+    from torchvision.transforms import v2
+
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images[0] = 0
+    images[1] = 255
+    theirs = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std),
+                         v2.ToPureTensor()])
+    ours = image_transform("crop-flip", mean, std, augment=False)
+    assert isinstance(ours, ScaleNormalize)
+    for image in images:
+        assert torch.equal(ours(image), theirs(image)) and type(ours(image)) is torch.Tensor
+    white = ((1.0 - torch.tensor(mean)) / torch.tensor(std)).view(3, 1, 1)
+    assert torch.equal(ours(images[1]), white.expand(3, 32, 32))
+    # augmentation, and ImageNet's resizing, still go through torchvision
+    assert not isinstance(image_transform("crop-flip", mean, std, augment=True), ScaleNormalize)
+    assert not isinstance(image_transform("imagenet", mean, std, augment=False), ScaleNormalize)
 
 
 def test_sequential_mnist_pixels_per_step(pack_dir):
