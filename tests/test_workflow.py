@@ -111,16 +111,20 @@ def test_all_at_paper_scale_plans_every_table_and_figure_once():
     assert trainings and len(trainings) == len(set(trainings))  # each model trained once
 
 
-def test_a_bad_scale_fails_at_parse_naming_the_run_and_field(tmp_path):
+@pytest.mark.parametrize("old, new, said", [
+    ("optimizer: sgd", "optimizer: sgdd", ["train.optimizer", "smoke.yaml"]),
+    ("seeds: [0, 1]", "seeds: [0, 1]\ntest_data_except: [noize]", ["test_data_except names ['noize']", "'noise'"]),
+])
+def test_a_bad_scale_fails_at_parse_naming_the_run_and_field(tmp_path, old, new, said):
     for item in ("Snakefile", "workflow", "config"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / item)
     scale = tmp_path / "config" / "scales" / "smoke.yaml"
-    scale.write_text(scale.read_text().replace("optimizer: sgd", "optimizer: sgdd", 1))
+    scale.write_text(scale.read_text().replace(old, new, 1))
     done = subprocess.run([sys.executable, "-m", "snakemake", "-n", "all", "--config", "scale=smoke"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
-    assert "train.optimizer" in done.stdout + done.stderr and "smoke.yaml" in done.stdout + done.stderr
+    assert all(words in done.stdout + done.stderr for words in said), done.stderr
 
 
 def test_the_users_command_plans_the_paper_scale():
@@ -361,3 +365,16 @@ def test_an_analysis_of_the_training_set_keeps_its_name_and_data_whatever_the_te
     assert analyses and all("data.test_size" not in line for line in analyses)
     kept = {p.name for p in Path("workflow/reference/small/analyses").glob("*/gradients-*.csv")}
     assert {re.search(r"gradients-\w{8}\.csv", line).group(0) for line in analyses} <= kept
+
+
+def test_analyses_the_scale_excepts_keep_their_runs_test_data():
+    # test_data_except: [noise, estimation] at small: Figs. 5-8's analyses test on the runs' own
+    # 2,000 images, under the names their committed results have
+    done = snakemake("-n", "-p", "--forceall", "results/small/fig8.csv", "results/small/fig5.csv",
+                     "--config", "scale=small")
+    assert done.returncode == 0, done.stderr
+    for analysis in ("noise", "estimation"):
+        lines = [line for line in done.stdout.splitlines() if f"tfsnn analyze {analysis}" in line]
+        assert lines and all("data.test_size" not in line for line in lines)
+        kept = {p.name for p in Path("workflow/reference/small/analyses").glob(f"*/{analysis}-*.csv")}
+        assert {re.search(rf"{analysis}-\w{{8}}\.csv", line).group(0) for line in lines} <= kept

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from tfsnn.analysis import reads_test_set
+from tfsnn.analysis import ANALYSES, reads_test_set
 from tfsnn.report import labels, tables
 from tfsnn.report.claims import CLAIMS
 
@@ -213,6 +213,10 @@ EVALUATIONS = {}
 # data fields every evaluation and analysis replaces in its run's config (the scale's test_data,
 # e.g. the whole test split where the runs trained on subsets): named in their files' names
 TEST_DATA = SCALE.get("test_data", {})
+TEST_DATA_EXCEPT = set(SCALE.get("test_data_except", []))
+if TEST_DATA_EXCEPT - set(ANALYSES):
+    raise ValueError(f"scale {SCALE_NAME}: test_data_except names {sorted(TEST_DATA_EXCEPT - set(ANALYSES))}, "
+                     f"not analyses; choose from {sorted(ANALYSES)}")
 
 
 def test_data(name):
@@ -248,9 +252,9 @@ ANALYSES = {}
 def analysis_of(name, analysis, **options):
     """The CSV of ``tfsnn analyze {analysis}`` on run ``name``; ``options`` are added to the
     scale's settings of that analysis (section ``analyses``). Its tag hashes them, and test_data()
-    where the analysis reads the test set."""
+    where the analysis reads the test set and the scale does not except it (test_data_except)."""
     options = {**SCALE["analyses"].get(analysis, {}), **options}
-    fields = test_data(name) if reads_test_set(analysis) else {}
+    fields = test_data(name) if reads_test_set(analysis) and analysis not in TEST_DATA_EXCEPT else {}
     hashed = {**options, "test_data": fields} if fields else options
     tag = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
     key = f"{analysis}-{tag}"
