@@ -10,7 +10,8 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-from tfsnn.analysis import ANALYSES, reads_test_set
+from tfsnn.analysis import ANALYSES as REGISTERED_ANALYSES
+from tfsnn.analysis import reads_test_set
 from tfsnn.report import labels, tables
 from tfsnn.report.claims import CLAIMS
 
@@ -214,9 +215,10 @@ EVALUATIONS = {}
 # e.g. the whole test split where the runs trained on subsets): named in their files' names
 TEST_DATA = SCALE.get("test_data", {})
 TEST_DATA_EXCEPT = set(SCALE.get("test_data_except", []))
-if TEST_DATA_EXCEPT - set(ANALYSES):
-    raise ValueError(f"scale {SCALE_NAME}: test_data_except names {sorted(TEST_DATA_EXCEPT - set(ANALYSES))}, "
-                     f"not analyses; choose from {sorted(ANALYSES)}")
+if TEST_DATA_EXCEPT - set(REGISTERED_ANALYSES):
+    raise ValueError(f"scale {SCALE_NAME}: test_data_except names "
+                     f"{sorted(TEST_DATA_EXCEPT - set(REGISTERED_ANALYSES))}, not analyses; "
+                     f"choose from {sorted(REGISTERED_ANALYSES)}")
 
 
 def test_data(name):
